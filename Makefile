@@ -1,0 +1,78 @@
+# Two commands on a fresh machine: `make local` and `make test`. Every target installs what it needs
+# (pinned, idempotent: stamp files are rebuilt only when their pins change).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+.ONESHELL:
+.SHELLFLAGS := -eu -o pipefail -c
+
+PYTHON ?= python3
+STAGE ?= sandbox
+VENV := .venv
+CLOUD_VENV := .venv-cloud
+# node@22 (npm package) and the CDK CLI live in node_modules/.bin, first on PATH, ahead of the system Node 20.
+export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
+export CDK_DISABLE_CLI_TELEMETRY := true
+export PYTHONDONTWRITEBYTECODE := 1
+
+VENV_STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+CLOUD_STAMP := $(CLOUD_VENV)/.installed
+
+.PHONY: help setup toolchain synth lint test test-fast local local-down deploy diagram bench redis clean
+
+help: ## list targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(VENV_STAMP): pyproject.toml constraints.txt
+	[ -x $(VENV)/bin/python ] || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[dev]"
+	touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(CLOUD_STAMP): localcloud/requirements.txt
+	[ -x $(CLOUD_VENV)/bin/python ] || $(PYTHON) -m venv $(CLOUD_VENV)
+	$(CLOUD_VENV)/bin/python -m pip install -q --disable-pip-version-check -r localcloud/requirements.txt
+	touch $@
+
+redis: ## install Debian's redis-server when it is missing
+	command -v redis-server >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server >/dev/null; }
+
+toolchain: $(VENV_STAMP) $(NODE_STAMP) ## Python venv + Node 22 + CDK CLI
+	@echo "node $$(node --version), cdk $$(cdk --version), $$($(VENV)/bin/python --version)"
+
+setup: toolchain $(CLOUD_STAMP) redis ## everything: toolchain, local-cloud venv, redis-server
+
+synth: toolchain ## synthesize every stack into cdk.out (STAGE=sandbox|production|local)
+	cdk synth -c stage=$(STAGE) --quiet
+
+lint: synth ## cfn-lint over every template in cdk.out
+	$(VENV)/bin/cfn-lint --config-file .cfnlintrc.yaml -- cdk.out/*.template.json
+
+test: setup ## unit, infra and end-to-end (local cloud) tests
+	$(VENV)/bin/python -m pytest
+
+test-fast: toolchain ## unit + infra tests only (no local cloud)
+	$(VENV)/bin/python -m pytest tests/unit tests/infra
+
+local: setup ## deploy every stack to the local cloud and run the storefront scenario
+	$(VENV)/bin/python -m localcloud up
+
+local-down: ## stop what `make local` started
+	[ -x $(VENV)/bin/python ] && $(VENV)/bin/python -m localcloud down || true
+
+deploy: toolchain ## deploy to a real account: AWS_PROFILE=... make deploy STAGE=sandbox
+	cdk deploy --all -c stage=$(STAGE) --require-approval broadening
+
+diagram: toolchain ## draw docs/architecture.{svg,png} from the synthesized app
+	$(VENV)/bin/python -m scripts.diagram
+
+bench: setup ## synth ratio, suite wall time and (local cloud up) end-to-end throughput
+	$(VENV)/bin/python -m scripts.bench
+
+clean:
+	rm -rf cdk.out .pytest_cache .build

@@ -1,0 +1,1 @@
+"""CDK stacks of the loosely coupled storefront, split by lifecycle (see stacks/app_builder.py)."""

@@ -1,0 +1,99 @@
+"""Asynchronous messaging: the order-events topic, its fan-out queues, a FIFO queue and a delay queue.
+
+Producers (the backend tier, the orders API) publish one event to SNS and never call a consumer.
+Each subscribed queue receives only the events its filter policy admits (seed 004: fan-out + filtering).
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subs
+from constructs import Construct
+
+from stacks.config import StageConfig
+from stacks.constructs.queue_with_dlq import QueueWithDlq, QueueWithDlqProps
+
+# Message attribute names and event types that producers set and filter policies match.
+EVENT_TYPE_ATTRIBUTE = "event_type"
+CHANNEL_ATTRIBUTE = "channel"
+ORDER_PLACED = "OrderPlaced"
+ORDER_CANCELLED = "OrderCancelled"
+ORDER_SHIPPED = "OrderShipped"
+INVENTORY_ADJUSTED = "InventoryAdjusted"
+
+# Which event types reach which fan-out queue. Analytics sees everything it is told about;
+# fulfilment only what changes an order; notification only what a customer is told about.
+FANOUT_FILTERS: dict[str, list[str]] = {
+    "fulfilment": [ORDER_PLACED, ORDER_CANCELLED],
+    "notification": [ORDER_PLACED, ORDER_SHIPPED, ORDER_CANCELLED],
+    "analytics": [ORDER_PLACED, ORDER_SHIPPED, ORDER_CANCELLED, INVENTORY_ADJUSTED],
+}
+
+# Timeout of every queue-consuming Lambda; each queue's visibility timeout is 6x this.
+CONSUMER_TIMEOUT = Duration.seconds(30)
+
+
+class MessagingStack(Stack):
+    """SNS topic + filtered SQS fan-out, inventory FIFO queue, order-cancel delay queue."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig, **kwargs) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        removal = RemovalPolicy.DESTROY if config.destroy_on_delete else RemovalPolicy.RETAIN
+
+        # Customer managed key: SNS needs a key whose policy lets the service use it for SQS delivery.
+        self.topic_key = kms.Key(
+            self,
+            "OrderEventsKey",
+            description="Encrypts the order-events topic",
+            enable_key_rotation=True,
+            removal_policy=removal,
+        )
+        self.order_events_topic = sns.Topic(
+            self,
+            "OrderEventsTopic",
+            master_key=self.topic_key,
+            enforce_ssl=True,
+        )
+
+        def queue(name: str, **props) -> QueueWithDlq:
+            return QueueWithDlq(
+                self,
+                name,
+                props=QueueWithDlqProps(consumer_timeout=CONSUMER_TIMEOUT, removal_policy=removal, **props),
+            )
+
+        # SNS -> SQS deliveries that fail (queue policy, KMS) land here instead of being dropped.
+        self.subscription_dlq = queue("SubscriptionDeliveryFailures")
+        self.fanout: dict[str, QueueWithDlq] = {}
+        for name, event_types in FANOUT_FILTERS.items():
+            pair = queue(f"{name.capitalize()}Queue")
+            self.order_events_topic.add_subscription(
+                subs.SqsSubscription(
+                    pair.queue,
+                    raw_message_delivery=True,
+                    filter_policy={
+                        EVENT_TYPE_ATTRIBUTE: sns.SubscriptionFilter.string_filter(allowlist=event_types)
+                    },
+                    dead_letter_queue=self.subscription_dlq.queue,
+                )
+            )
+            self.fanout[name] = pair
+        # SNS (a service principal) must be able to use the topic key when delivering to the queues.
+        self.topic_key.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[iam.ServicePrincipal("sns.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+            )
+        )
+
+        # Ordered inventory and payment events: one message group per SKU / order, exactly-once processing.
+        self.inventory_fifo = queue("InventoryEventsQueue", fifo=True, content_based_deduplication=True)
+
+        # Delay queue: an order becomes final only after the cancel grace period has passed.
+        self.cancel_delay_queue = queue(
+            "OrderCancelWindowQueue", delivery_delay=Duration.seconds(config.cancel_grace_seconds)
+        )

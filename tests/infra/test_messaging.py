@@ -1,0 +1,59 @@
+"""The messaging stack's decoupling properties: DLQs, long polling, visibility, filters, FIFO, delay."""
+
+from aws_cdk.assertions import Match
+
+from stacks.constructs.queue_with_dlq import QueueWithDlq
+from stacks.messaging_stack import CONSUMER_TIMEOUT, FANOUT_FILTERS
+
+
+def _queues(template):
+    return template.find_resources("AWS::SQS::Queue")
+
+
+def test_every_work_queue_has_a_dlq_long_polling_and_6x_visibility(sandbox):
+    queues = _queues(sandbox.template("messaging"))
+    work = {k: v for k, v in queues.items() if "RedrivePolicy" in v["Properties"]}
+    dlqs = {k for k in queues if k not in work}
+    assert len(work) == 6  # 3 fan-out + FIFO + delay + SNS delivery failures
+    assert len(dlqs) == len(work)
+    for logical_id, queue in work.items():
+        props = queue["Properties"]
+        assert props["RedrivePolicy"]["maxReceiveCount"] == 3, logical_id
+        assert props["ReceiveMessageWaitTimeSeconds"] == 20, logical_id
+        assert props["VisibilityTimeout"] == CONSUMER_TIMEOUT.to_seconds() * QueueWithDlq.VISIBILITY_FACTOR
+        assert props["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0] in dlqs
+        assert props["SqsManagedSseEnabled"] is True
+
+
+def test_fanout_subscriptions_filter_on_event_type(sandbox):
+    subs = sandbox.template("messaging").find_resources("AWS::SNS::Subscription")
+    policies = sorted(sorted(s["Properties"]["FilterPolicy"]["event_type"]) for s in subs.values())
+    assert policies == sorted(sorted(v) for v in FANOUT_FILTERS.values())
+    for sub in subs.values():
+        assert sub["Properties"]["Protocol"] == "sqs"
+        assert sub["Properties"]["RawMessageDelivery"] is True
+        assert "RedrivePolicy" in sub["Properties"]  # failed SNS deliveries are kept, not dropped
+
+
+def test_fifo_queue_and_its_dlq_are_fifo(sandbox):
+    template = sandbox.template("messaging")
+    fifo = template.find_resources("AWS::SQS::Queue", {"Properties": {"FifoQueue": True}})
+    assert len(fifo) == 2
+    work = [q for q in fifo.values() if "RedrivePolicy" in q["Properties"]]
+    assert len(work) == 1 and work[0]["Properties"]["ContentBasedDeduplication"] is True
+
+
+def test_delay_queue_holds_orders_for_the_cancel_grace_period(sandbox):
+    template = sandbox.template("messaging")
+    grace = sandbox.app.config.cancel_grace_seconds
+    template.has_resource_properties("AWS::SQS::Queue", {"DelaySeconds": grace, "RedrivePolicy": Match.any_value()})
+
+
+def test_topic_is_encrypted_with_a_rotating_key_and_ssl_only(sandbox):
+    template = sandbox.template("messaging")
+    template.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
+    template.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
+    template.has_resource_properties(
+        "AWS::SNS::TopicPolicy",
+        {"PolicyDocument": {"Statement": Match.array_with([Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})])}},
+    )
