@@ -54,8 +54,16 @@ def build_app(app: cdk.App, config: StageConfig | None = None) -> StorefrontApp:
     s["data"] = data = DataStack(app, "Data", **common("data"))
     s["messaging"] = messaging = MessagingStack(app, "Messaging", **common("messaging"))
 
+    # >>> section: network, sessions, backend + web tiers (owner: compute-infra)
+    # <<< section: network, sessions, backend + web tiers
+
+    # >>> section: workflow, API, processing (owner: serverless-infra)
+    # <<< section: workflow, API, processing
+
+    # >>> section: observability (owner: operate)
+    # <<< section: observability
+
     for stack in s.values():
         cdk.Tags.of(stack).add("project", "loosely-coupled-storefront")
         cdk.Tags.of(stack).add("stage", config.stage)
-    del data, messaging
     return built
