@@ -1,0 +1,44 @@
+"""The pinned toolchain is the one on PATH, and the CDK CLI synthesizes without the Node banner."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CLI_ENV = {**os.environ, "PATH": os.pathsep.join([str(ROOT / "node_modules" / ".bin"), str(Path(sys.executable).parent), os.environ["PATH"]]),
+           "CDK_DISABLE_CLI_TELEMETRY": "true"}
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in re.search(r"(\d+)\.(\d+)\.(\d+)", text).groups())
+
+
+def test_node_22_comes_first_on_path():
+    node = shutil.which("node", path=CLI_ENV["PATH"])
+    assert node and Path(node).resolve().is_relative_to((ROOT / "node_modules").resolve())
+    out = subprocess.run([node, "--version"], capture_output=True, text=True, check=True).stdout
+    assert _version(out)[0] == 22
+
+
+def test_cdk_cli_is_2_1148_or_newer_and_not_the_3_0_tag():
+    package = json.loads((ROOT / "node_modules" / "aws-cdk" / "package.json").read_text())
+    version = _version(package["version"])
+    assert version[0] == 2 and version[1] >= 1148, package["version"]
+
+
+def test_cli_synth_prints_no_node_warning_banner():
+    """A full-app synth through the CLI (bundling only the Data stack, which has no assets to bundle)."""
+    outdir = tempfile.mkdtemp(prefix="cdk.out.cli.")
+    result = subprocess.run(
+        ["cdk", "synth", "-c", "stage=sandbox", "-o", outdir, "-q", "Data"],
+        cwd=ROOT, env=CLI_ENV, capture_output=True, text=True, timeout=600,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "end-of-life" not in output and "!!!!" not in output, output
+    assert len(list(Path(outdir).glob("*.template.json"))) >= 2
