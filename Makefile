@@ -18,7 +18,7 @@ VENV_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 CLOUD_STAMP := $(CLOUD_VENV)/.installed
 
-.PHONY: help setup toolchain synth lint test test-fast local local-down deploy diagram bench redis clean
+.PHONY: help setup toolchain synth lint test test-fast local local-down deploy diagram bench redis graphviz clean
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -68,7 +68,12 @@ local-down: ## stop what `make local` started
 deploy: toolchain ## deploy to a real account: AWS_PROFILE=... make deploy STAGE=sandbox
 	cdk deploy --all -c stage=$(STAGE) --require-approval broadening
 
-diagram: toolchain ## draw docs/architecture.{svg,png} from the synthesized app
+graphviz: ## install Debian's graphviz (the `dot` renderer) when it is missing
+	command -v dot >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq graphviz >/dev/null; }
+
+diagram: toolchain graphviz ## draw docs/architecture.{svg,png} from the synthesized app
 	$(VENV)/bin/python -m scripts.diagram
 
 bench: setup ## synth ratio, suite wall time and (local cloud up) end-to-end throughput

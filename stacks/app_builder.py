@@ -55,12 +55,92 @@ def build_app(app: cdk.App, config: StageConfig | None = None) -> StorefrontApp:
     s["messaging"] = messaging = MessagingStack(app, "Messaging", **common("messaging"))
 
     # >>> section: network, sessions, backend + web tiers (owner: compute-infra)
+    from stacks.network_stack import NetworkStack
+    from stacks.sessions_stack import SessionsStack
+    from stacks.tier_stacks import BackendTierStack, WebTierStack
+
+    s["network"] = network = NetworkStack(app, "Network", **common("network"))
+    s["sessions"] = sessions = SessionsStack(
+        app,
+        "Sessions",
+        vpc=network.vpc,
+        subnets=network.data_subnets,
+        security_group=network.security_groups.cache,
+        **common("sessions"),
+    )
+    s["backend"] = backend = BackendTierStack(
+        app,
+        "Backend",
+        vpc=network.vpc,
+        instance_subnets=network.app_subnets,
+        security_groups=network.security_groups,
+        sessions=sessions,
+        orders_table=data.orders_table,
+        handoff_bucket=data.handoff_bucket,
+        order_events_topic=messaging.order_events_topic,
+        cancel_window_queue=messaging.cancel_delay_queue.queue,
+        **common("backend"),
+    )
+    s["web"] = web = WebTierStack(
+        app,
+        "Web",
+        vpc=network.vpc,
+        instance_subnets=network.app_subnets,
+        security_groups=network.security_groups,
+        sessions=sessions,
+        assets_bucket=data.assets_bucket,
+        **common("web"),
+    )
+    # Not a reference, an ordering: web instances read `backend-url` at start-up.
+    web.add_stack_dependency(backend, "web instances read the backend-url discovery parameter at boot")
     # <<< section: network, sessions, backend + web tiers
 
     # >>> section: workflow, API, processing (owner: serverless-infra)
+    from stacks.api_stack import ApiStack
+    from stacks.processing_stack import ProcessingStack
+    from stacks.workflow_stack import WorkflowStack
+
+    s["workflow"] = workflow = WorkflowStack(
+        app,
+        "Workflow",
+        orders_table=data.orders_table,
+        inventory_table=data.inventory_table,
+        inventory_events_queue=messaging.inventory_fifo.queue,
+        order_events_topic=messaging.order_events_topic,
+        **common("workflow"),
+    )
+    s["api"] = ApiStack(
+        app,
+        "Api",
+        orders_table=data.orders_table,
+        idempotency_table=data.idempotency_table,
+        order_events_topic=messaging.order_events_topic,
+        cancel_window_queue=messaging.cancel_delay_queue.queue,
+        checkout_state_machine=workflow.state_machine,
+        **common("api"),
+    )
+    s["processing"] = ProcessingStack(
+        app,
+        "Processing",
+        orders_table=data.orders_table,
+        idempotency_table=data.idempotency_table,
+        handoff_bucket=data.handoff_bucket,
+        fanout_queues={name: pair.queue for name, pair in messaging.fanout.items()},
+        cancel_window_queue=messaging.cancel_delay_queue.queue,
+        inventory_events_queue=messaging.inventory_fifo.queue,
+        **common("processing"),
+    )
     # <<< section: workflow, API, processing
 
     # >>> section: observability (owner: operate)
+    from stacks.edge_stack import EdgeStack, internet_facing_resources
+    from stacks.observability_stack import ObservabilityStack, monitored_system_of
+
+    # Both take whatever of the app exists: each stack above that is missing just contributes nothing.
+    protected = internet_facing_resources(s)
+    if protected:
+        s["edge"] = EdgeStack(app, "Edge", protected_resources=protected, **common("edge"))
+    s["observability"] = ObservabilityStack(app, "Observability", system=monitored_system_of(s), **common("observability"))
     # <<< section: observability
 
     for stack in s.values():

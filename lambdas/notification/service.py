@@ -1,0 +1,26 @@
+"""Notification: what the customer is told about an order event (recorded as `sk=NOTIFICATION`)."""
+
+from __future__ import annotations
+
+from shared.models import OrderEvent
+from shared.repositories import OrdersRepository
+
+TEMPLATES = {
+    "OrderPlaced": "We received your order {order_id} ({total} {currency}).",
+    "OrderShipped": "Your order {order_id} is on its way.",
+    "OrderCancelled": "Your order {order_id} was cancelled.",
+}
+
+
+def message_for(event: OrderEvent) -> str | None:
+    template = TEMPLATES.get(event.event_type)
+    return template.format(order_id=event.order_id, total=event.total, currency=event.currency) if template else None
+
+
+def notify(event: OrderEvent, orders: OrdersRepository) -> dict[str, str]:
+    """Record the customer message for the event. Appends: the caller makes it run once per event."""
+    text = message_for(event)
+    if text is None:
+        return {"order_id": event.order_id, "outcome": "ignored"}
+    orders.append_notification(event.order_id, event.customer_id, event.event_type, text)
+    return {"order_id": event.order_id, "outcome": "notified"}

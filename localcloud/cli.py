@@ -1,0 +1,153 @@
+"""`python -m localcloud up|down|status`.
+
+up:     MiniStack (reused when already running), synth + bootstrap + deploy of every stack with
+        `-c stage=local`, a resource-by-resource check of each stack, redis-server with the Sessions
+        stack's AUTH token, the tier services as ALB targets, then the storefront scenario and a
+        short report.
+down:   stops what `up` started (pid files under .localcloud/); servers it reused are left alone.
+status: what is running and which stacks are deployed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass, field
+
+from localcloud import deploy, runtime, tiers
+from localcloud.processes import ManagedProcess
+from localcloud.settings import ROOT, Settings
+
+
+class Progress:
+    """Timestamped progress lines on stdout (flushed: `make` shows them as they happen)."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.marks: dict[str, float] = {}
+
+    def __call__(self, message: str) -> None:
+        print(f"[{time.monotonic() - self.started:6.1f}s] {message}", flush=True)
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def mark(self, name: str, since: float) -> None:
+        self.marks[name] = time.monotonic() - since
+
+
+@dataclass
+class UpResult:
+    settings: Settings
+    servers: dict[str, str] = field(default_factory=dict)  # name -> started|reused
+    stacks: list[deploy.StackReport] = field(default_factory=list)
+    tiers: dict[str, tiers.Tier] = field(default_factory=dict)
+
+
+def up(settings: Settings, say, with_tiers: bool = True) -> UpResult:
+    """Everything but the scenario: what the e2e fixture reuses."""
+    result = UpResult(settings)
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    result.servers["ministack"] = runtime.ensure_emulator(settings, say)
+    say("synthesizing and deploying every stack with -c stage=local")
+    assembly = deploy.deploy(settings, say)
+    result.stacks = deploy.verify(settings, assembly)
+    incomplete = [s for s in result.stacks if s.status not in deploy.DONE or s.missing]
+    for stack in result.stacks:
+        say(f"  {stack.name}: {stack.status}, {stack.deployed_resources}/{stack.template_resources} resources")
+    if incomplete:
+        raise RuntimeError(
+            "stacks not complete: " + "; ".join(f"{s.name} {s.status} missing {s.missing}" for s in incomplete)
+        )
+    # After the deploy: the redis-server enforces the AUTH token the Sessions stack generated.
+    result.servers["redis"] = runtime.ensure_redis(settings, say, runtime.redis_auth_token(settings))
+    if with_tiers:
+        restarted = result.servers["ministack"] != "reused" or result.servers["redis"] != "reused"
+        result.tiers = tiers.bring_up(settings, say, replace=restarted)
+    return result
+
+
+def down(settings: Settings, say) -> None:
+    stopped = tiers.stop_all(settings)
+    for name in (runtime.EMULATOR, runtime.REDIS):
+        if ManagedProcess(name, settings.state_dir).stop():
+            stopped.append(name)
+    if runtime.EMULATOR in stopped:
+        runtime.clear_scratch(settings)
+    say(f"stopped: {', '.join(stopped) or 'nothing (no process of ours was running)'}")
+
+
+def status(settings: Settings, say) -> int:
+    health = runtime.emulator_health(settings)
+    say(f"MiniStack at {settings.endpoint}: {'up ' + health.get('version', '') if health else 'down'}")
+    say(f"redis at {settings.host}:{settings.redis_port}: {'up' if runtime.redis_ping(settings.host, settings.redis_port) else 'down'}")
+    for name in ("ministack", "redis", *(f"{t}-{i}" for t in tiers.TIER_NETWORK for i in (1, 2))):
+        proc = ManagedProcess(name, settings.state_dir)
+        if proc.recorded():
+            say(f"  {name}: {'running pid ' + str(proc.pid()) if proc.alive() else 'not running (stale pid file)'}")
+    if health:
+        for stack in settings.client("cloudformation").describe_stacks()["Stacks"]:
+            say(f"  stack {stack['StackName']}: {stack['StackStatus']}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m localcloud", description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=("up", "down", "status"))
+    parser.add_argument("--no-scenario", action="store_true", help="deploy and start the tiers only")
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    say = Progress()
+    if args.command == "down":
+        down(settings, say)
+        return 0
+    if args.command == "status":
+        return status(settings, say)
+    try:
+        deploy_started = time.monotonic()
+        result = up(settings, say)
+        say.mark("deploy", deploy_started)
+        outcome = None
+        if not args.no_scenario:
+            from localcloud import scenario
+
+            scenario_started = time.monotonic()
+            outcome = scenario.run(settings, result, say)
+            say.mark("scenario", scenario_started)
+        print(report(result, outcome, say), flush=True)
+    except Exception as error:  # noqa: BLE001 - one readable line, the log files hold the rest
+        say(f"FAILED: {error}")
+        say(f"logs: {settings.state_dir.relative_to(ROOT)}/*.log; stop with `make local-down`")
+        return 1
+    return 0
+
+
+def report(result: UpResult, outcome, say: Progress) -> str:
+    stacks = result.stacks
+    lines = [
+        "",
+        "local cloud report",
+        f"  stacks:      {len(stacks)} deployed, all complete, "
+        f"{sum(s.deployed_resources for s in stacks)} resources",
+        "  servers:     " + ", ".join(f"{k} {v}" for k, v in result.servers.items()),
+        f"  time:        deploy {say.marks.get('deploy', 0):.1f}s"
+        + (f", scenario {say.marks['scenario']:.1f}s" if "scenario" in say.marks else "")
+        + f", total {say.elapsed():.1f}s",
+    ]
+    if outcome is not None:
+        lines += outcome.report_lines()
+    lines.append(f"  MiniStack:   {result.settings.endpoint}  (AWS_ENDPOINT_URL for the AWS CLI and SDKs)")
+    notes = {"web": "internet-facing; demo login alice / wonderland", "backend": "internal"}
+    for name in ("web", "backend"):
+        tier = result.tiers.get(name)
+        if tier:
+            lines.append(f"  {name + ' ALB:':12} {result.settings.endpoint}/_alb/{tier.load_balancer_name}/  ({notes[name]})")
+    if outcome is not None and outcome.api_url:
+        lines.append(f"  {'API:':12} {outcome.api_url}/  (header x-api-key: {outcome.api_key})")
+    lines.append(f"  {'stop with:':12} make local-down")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,489 @@
+"""What MiniStack 1.5.33 cannot do for the app's templates, filled in on MiniStack's own APIs.
+
+MiniStack's CloudFormation engine provisions a resource through the handler registered for its type
+in `ministack.services.cloudformation.provisioners._RESOURCE_HANDLERS`. Three kinds of gap:
+- UNSUPPORTED: no handler, so the whole template is rejected ("Unrecognized resource types").
+- NODE_SDK: a CDK custom resource whose Node.js handler needs an AWS SDK client that MiniStack's
+  local Node runtime does not stub (and there is no Docker to run the real Lambda image).
+- PLACEHOLDER: a handler exists but only returns an id, so the behaviour the template asks for is
+  missing (an API that validates nothing).
+- PARTIAL: a handler exists but refuses one property the app uses; the shim handles that case and
+  leaves every other resource of the type to MiniStack.
+Each shim creates the resource through the emulator's own service code (the functions that answer
+`aws ec2 ...`, `aws apigateway ...`), so the describe/get APIs show what the template declared and
+every stack holds every resource of its template. Nothing fakes traffic: MiniStack has no packet
+filter, NAT or flow capture, so the network shims are control-plane records only.
+
+`SHIMS` is the single list; tests/infra/test_local_compat.py fails as soon as MiniStack closes a gap
+("MiniStack now supports X natively: delete its shim"). MiniStack is imported only inside the
+shims and `install()`, so the project venv can read `SHIMS` without it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Callable
+
+Handler = dict[str, Any]
+
+
+UNSUPPORTED = "unsupported"  # MiniStack has no handler: the template is rejected
+NODE_SDK = "node-sdk"  # a CDK custom resource whose Node.js handler needs an SDK client MiniStack lacks
+PLACEHOLDER = "placeholder"  # MiniStack's handler returns an id but does not create what the API would
+PARTIAL = "partial"  # MiniStack's handler rejects a property the app uses; the rest stays native
+
+
+@dataclass(frozen=True)
+class Shim:
+    resource_type: str
+    why: str  # what the app uses the type for, and what the shim records
+    gap: str = UNSUPPORTED
+    # NODE_SDK: the AWS SDK v3 module the custom resource's handler needs. MiniStack runs Node.js
+    # handlers with stub SDK clients; once it has a stub for this module the real handler can run.
+    sdk_module: str | None = None
+
+
+SHIMS: tuple[Shim, ...] = (
+    Shim(
+        "AWS::EC2::SecurityGroupIngress",
+        "CDK emits a separate ingress resource for every rule that names another security group "
+        "(ALB -> tier, tier -> Redis). The shim authorizes the rule on the group in MiniStack's EC2.",
+    ),
+    Shim(
+        "AWS::EC2::SecurityGroupEgress",
+        "Same as ingress, for the egress rules between groups (ALB -> targets).",
+    ),
+    Shim(
+        "AWS::EC2::EIP",
+        "Public IP of a NAT gateway (only when a stage sets natGateways > 0). AllocateAddress.",
+    ),
+    Shim(
+        "AWS::EC2::NatGateway",
+        "Outbound path of private subnets (natGateways > 0). CreateNatGateway.",
+    ),
+    Shim(
+        "AWS::EC2::FlowLog",
+        "VPC flow logs to CloudWatch Logs. CreateFlowLogs records it; no traffic is captured locally.",
+    ),
+    Shim(
+        "AWS::WAFv2::WebACLAssociation",
+        "Attaches the web ACL to the internet-facing ALB. AssociateWebACL in MiniStack's WAFv2 "
+        "(GetWebACLForResource then answers); MiniStack does not filter ALB traffic through it.",
+    ),
+    Shim(
+        "AWS::WAFv2::LoggingConfiguration",
+        "WAF request logs of the edge web ACL. MiniStack's WAFv2 has no logging API, so the shim checks "
+        "that the web ACL exists and records the configuration (physical id: the ACL's ARN, as on AWS); "
+        "no log is written locally.",
+    ),
+    Shim(
+        "Custom::VpcRestrictDefaultSG",
+        "CDK's custom resource that strips every rule from the VPC's default security group. Its "
+        "Node.js handler needs @aws-sdk/client-ec2, which MiniStack's local Node runtime lacks; the "
+        "shim revokes the same rules in MiniStack's EC2 in-process.",
+        gap=NODE_SDK,
+        sdk_module="@aws-sdk/client-ec2",
+    ),
+    Shim(
+        "AWS::ApiGateway::RequestValidator",
+        "MiniStack's handler returns an id and creates nothing, so the API would accept any body. "
+        "The shim creates the validator in MiniStack's API Gateway (CreateRequestValidator), whose "
+        "data plane then answers 400 for a body that fails the model or a missing required header.",
+        gap=PLACEHOLDER,
+    ),
+    Shim(
+        "AWS::ApiGateway::Method",
+        "MiniStack's handler drops RequestValidatorId. The shim keeps its handler and sets the "
+        "method's validator afterwards (what PutMethod/UpdateMethod would store).",
+        gap=PLACEHOLDER,
+    ),
+    Shim(
+        "AWS::CloudWatch::Alarm",
+        "MiniStack refuses alarms on metric math (Properties.Metrics), which cdk-monitoring-constructs "
+        "emits. The shim stores such an alarm in MiniStack's CloudWatch with its Metrics, so "
+        "DescribeAlarms lists it; MiniStack cannot evaluate metric math, so it stays INSUFFICIENT_DATA. "
+        "Alarms on a single metric stay native (and are evaluated).",
+        gap=PARTIAL,
+    ),
+)
+
+SHIMMED_TYPES: tuple[str, ...] = tuple(s.resource_type for s in SHIMS)
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def _call(action: str, params: dict[str, Any]) -> str:
+    """Run one EC2 API action in-process; return its XML body or raise with the EC2 error."""
+    from ministack.services import ec2
+
+    query = {k: [str(v)] for k, v in params.items() if v is not None and v != ""}
+    status, _headers, body = ec2._ACTION_MAP[action](query)
+    text = body.decode() if isinstance(body, bytes) else str(body)
+    if status >= 400:
+        raise ValueError(f"EC2 {action} failed: {_tag(text, 'Code')}: {_tag(text, 'Message')}")
+    return text
+
+
+def _tag(xml: str, name: str) -> str:
+    match = re.search(rf"<{name}>([^<]*)</{name}>", xml)
+    return match.group(1) if match else ""
+
+
+def _permission_params(props: dict[str, Any], peer_key: str) -> dict[str, Any]:
+    """One SecurityGroupIngress/Egress resource -> the IpPermissions.1.* query parameters."""
+    params: dict[str, Any] = {
+        "IpPermissions.1.IpProtocol": props.get("IpProtocol", "tcp"),
+        "IpPermissions.1.FromPort": props.get("FromPort"),
+        "IpPermissions.1.ToPort": props.get("ToPort"),
+    }
+    description = props.get("Description")
+    if props.get("CidrIp"):
+        params["IpPermissions.1.IpRanges.1.CidrIp"] = props["CidrIp"]
+        params["IpPermissions.1.IpRanges.1.Description"] = description
+    if props.get("CidrIpv6"):
+        params["IpPermissions.1.Ipv6Ranges.1.CidrIpv6"] = props["CidrIpv6"]
+        params["IpPermissions.1.Ipv6Ranges.1.Description"] = description
+    if props.get(peer_key):
+        params["IpPermissions.1.Groups.1.GroupId"] = props[peer_key]
+        params["IpPermissions.1.Groups.1.Description"] = description
+    return params
+
+
+def _sg_rule(direction: str) -> Handler:
+    """Ingress/egress rule on an existing group: Authorize/RevokeSecurityGroup{Ingress,Egress}."""
+    action = "Ingress" if direction == "ingress" else "Egress"
+    peer_key = "SourceSecurityGroupId" if direction == "ingress" else "DestinationSecurityGroupId"
+
+    def create(logical_id: str, props: dict, stack_name: str):
+        xml = _call(
+            f"AuthorizeSecurityGroup{action}",
+            {"GroupId": props["GroupId"], **_permission_params(props, peer_key)},
+        )
+        rule_id = _tag(xml, "securityGroupRuleId")
+        return rule_id, {"Id": rule_id, "GroupId": props["GroupId"]}
+
+    def delete(physical_id: str, props: dict):
+        try:
+            _call(f"RevokeSecurityGroup{action}", {"GroupId": props["GroupId"], "SecurityGroupRuleId.1": physical_id})
+        except ValueError as error:  # the group went first (stack deletion order): nothing to revoke
+            if "NotFound" not in str(error):
+                raise
+
+    def update(physical_id: str, old_props: dict, new_props: dict, stack_name: str):
+        delete(physical_id, old_props)
+        return create(physical_id, new_props, stack_name)
+
+    return {"create": create, "update": update, "delete": delete}
+
+
+def _eip() -> Handler:
+    def create(logical_id: str, props: dict, stack_name: str):
+        xml = _call("AllocateAddress", {"Domain": props.get("Domain", "vpc")})
+        public_ip, allocation_id = _tag(xml, "publicIp"), _tag(xml, "allocationId")
+        # Ref of an EIP is its public IP; the NAT gateway asks for GetAtt AllocationId.
+        return public_ip, {"AllocationId": allocation_id, "PublicIp": public_ip}
+
+    def delete(physical_id: str, props: dict):
+        from ministack.services import ec2
+
+        for allocation_id, address in list(ec2._addresses.items()):
+            if address.get("PublicIp") == physical_id:
+                _call("ReleaseAddress", {"AllocationId": allocation_id})
+
+    return {"create": create, "delete": delete}
+
+
+def _nat_gateway() -> Handler:
+    def create(logical_id: str, props: dict, stack_name: str):
+        xml = _call(
+            "CreateNatGateway",
+            {
+                "SubnetId": props["SubnetId"],
+                "AllocationId": props.get("AllocationId"),
+                "ConnectivityType": props.get("ConnectivityType"),
+            },
+        )
+        nat_id = _tag(xml, "natGatewayId")
+        return nat_id, {"NatGatewayId": nat_id}
+
+    def delete(physical_id: str, props: dict):
+        try:
+            _call("DeleteNatGateway", {"NatGatewayId": physical_id})
+        except ValueError as error:
+            if "NotFound" not in str(error):
+                raise
+
+    return {"create": create, "delete": delete}
+
+
+def _flow_log() -> Handler:
+    def create(logical_id: str, props: dict, stack_name: str):
+        xml = _call(
+            "CreateFlowLogs",
+            {
+                "ResourceId.1": props["ResourceId"],
+                "ResourceType": props.get("ResourceType", "VPC"),
+                "TrafficType": props.get("TrafficType", "ALL"),
+                "LogDestinationType": props.get("LogDestinationType", "cloud-watch-logs"),
+                "LogDestination": props.get("LogDestination"),
+                "LogGroupName": props.get("LogGroupName"),
+                "DeliverLogsPermissionArn": props.get("DeliverLogsPermissionArn"),
+            },
+        )
+        flow_log_id = _tag(xml, "item")
+        return flow_log_id, {"Id": flow_log_id}
+
+    def delete(physical_id: str, props: dict):
+        _call("DeleteFlowLogs", {"FlowLogId.1": physical_id})
+
+    return {"create": create, "delete": delete}
+
+
+def _web_acl_association() -> Handler:
+    def _waf(action: str, body: dict) -> None:
+        from ministack.services import waf
+
+        status, _headers, payload = getattr(waf, action)(body)
+        if status >= 400:
+            raise ValueError(f"WAFv2 {action.strip('_')} failed: {payload!r}")
+
+    def create(logical_id: str, props: dict, stack_name: str):
+        _waf("_associate_web_acl", {"WebACLArn": props["WebACLArn"], "ResourceArn": props["ResourceArn"]})
+        return f"{props['ResourceArn']}|{props['WebACLArn']}", {}
+
+    def delete(physical_id: str, props: dict):
+        _waf("_disassociate_web_acl", {"ResourceArn": props["ResourceArn"]})
+
+    def update(physical_id: str, old_props: dict, new_props: dict, stack_name: str):
+        delete(physical_id, old_props)
+        return create(physical_id, new_props, stack_name)
+
+    return {"create": create, "update": update, "delete": delete}
+
+
+# Resources MiniStack has no API for: type -> physical id -> properties (the shim's whole record).
+RECORDS: dict[str, dict[str, dict]] = {}
+
+
+def _waf_logging_configuration() -> Handler:
+    def create(logical_id: str, props: dict, stack_name: str):
+        from ministack.services import waf
+
+        acl_arn = props["ResourceArn"]
+        _acl, error = waf._resolve_local_web_acl(acl_arn)
+        if error:
+            raise ValueError(f"WAFv2 web ACL {acl_arn} not found")
+        RECORDS.setdefault("AWS::WAFv2::LoggingConfiguration", {})[acl_arn] = dict(props)
+        return acl_arn, {"ManagedByFirewallManager": False}
+
+    def delete(physical_id: str, props: dict):
+        RECORDS.get("AWS::WAFv2::LoggingConfiguration", {}).pop(physical_id, None)
+
+    def update(physical_id: str, old_props: dict, new_props: dict, stack_name: str):
+        delete(physical_id, old_props)
+        return create(physical_id, new_props, stack_name)
+
+    return {"create": create, "update": update, "delete": delete}
+
+
+def _restrict_default_security_group() -> Handler:
+    """What aws-cdk-lib's restrict-default-security-group-handler does: revoke the default group's
+    self-referencing ingress and its allow-all egress (revoking a rule that is absent is a no-op)."""
+
+    def revoke(group_id: str) -> None:
+        _call("RevokeSecurityGroupIngress", {"GroupId": group_id, "IpPermissions.1.IpProtocol": "-1",
+                                              "IpPermissions.1.Groups.1.GroupId": group_id})
+        _call("RevokeSecurityGroupEgress", {"GroupId": group_id, "IpPermissions.1.IpProtocol": "-1",
+                                             "IpPermissions.1.IpRanges.1.CidrIp": "0.0.0.0/0"})
+
+    def create(logical_id: str, props: dict, stack_name: str):
+        group_id = props["DefaultSecurityGroupId"]
+        revoke(group_id)
+        return f"{group_id}-restricted", {}
+
+    def update(physical_id: str, old_props: dict, new_props: dict, stack_name: str):
+        return create(physical_id, new_props, stack_name)
+
+    def delete(physical_id: str, props: dict):
+        pass  # like the CDK handler on delete of the VPC: the default group goes with it
+
+    return {"create": create, "update": update, "delete": delete}
+
+
+def _request_validator() -> Handler:
+    def create(logical_id: str, props: dict, stack_name: str):
+        from ministack.services import apigateway_v1
+
+        status, _headers, body = apigateway_v1._create_request_validator(
+            props["RestApiId"],
+            {
+                "name": props.get("Name") or logical_id,
+                "validateRequestBody": _flag(props.get("ValidateRequestBody")),
+                "validateRequestParameters": _flag(props.get("ValidateRequestParameters")),
+            },
+        )
+        if status >= 400:
+            raise ValueError(f"API Gateway CreateRequestValidator failed: {body!r}")
+        validator_id = json.loads(body)["id"]
+        return validator_id, {"RequestValidatorId": validator_id}
+
+    def delete(physical_id: str, props: dict):
+        from ministack.services import apigateway_v1
+
+        apigateway_v1._request_validators.get(props.get("RestApiId", ""), {}).pop(physical_id, None)
+
+    def update(physical_id: str, old_props: dict, new_props: dict, stack_name: str):
+        delete(physical_id, old_props)
+        return create(physical_id, new_props, stack_name)
+
+    return {"create": create, "update": update, "delete": delete}
+
+
+def _flag(value: Any) -> bool:
+    return value is True or str(value).lower() == "true"
+
+
+def _method_with_validator(native: Handler) -> Handler:
+    """MiniStack's own Method handler, then the RequestValidatorId it leaves out."""
+
+    def attach_validator(props: dict) -> None:
+        from ministack.services import apigateway_v1
+
+        resource = apigateway_v1._resources.get(props.get("RestApiId", ""), {}).get(props.get("ResourceId", ""))
+        method = (resource or {}).get("resourceMethods", {}).get(props.get("HttpMethod", "ANY"))
+        if method is not None:
+            method["requestValidatorId"] = props.get("RequestValidatorId")
+
+    def create(logical_id: str, props: dict, stack_name: str):
+        created = native["create"](logical_id, props, stack_name)
+        attach_validator(props)
+        return created
+
+    def update(physical_id: str, old_props: dict, new_props: dict, stack_name: str):
+        updated = native["update"](physical_id, old_props, new_props, stack_name)
+        attach_validator(new_props)
+        return updated
+
+    return {**native, "create": create, "update": update}
+
+
+def _alarm_with_metric_math(native: Handler) -> Handler:
+    def put(name: str, props: dict):
+        from ministack.services import cloudwatch
+        from ministack.services.cloudformation import provisioners
+
+        # MiniStack's own record builder, given a stand-in metric so its validation passes; the
+        # stand-in is then removed, which also keeps MiniStack's evaluator away from the alarm.
+        record = provisioners._cw_metric_alarm_record(
+            name, {**{k: v for k, v in props.items() if k != "Metrics"}, "MetricName": "-", "Namespace": "-"}
+        )
+        record.update({"MetricName": None, "Namespace": None, "Statistic": None, "Metrics": props["Metrics"]})
+        cloudwatch.cloudformation_put_metric_alarm(record)
+        return name, {"Arn": record["AlarmArn"]}
+
+    def create(logical_id: str, props: dict, stack_name: str):
+        if not props.get("Metrics"):
+            return native["create"](logical_id, props, stack_name)
+        from ministack.services.cloudformation import provisioners
+
+        return put(props.get("AlarmName") or provisioners._physical_name(stack_name, logical_id, max_len=255), props)
+
+    def update(physical_id: str, old_props: dict, new_props: dict, stack_name: str, logical_id: str | None = None):
+        if not new_props.get("Metrics") and not old_props.get("Metrics"):
+            return native["update"](physical_id, old_props, new_props, stack_name, logical_id)
+        native["delete"](physical_id, old_props)
+        return create(logical_id or physical_id, new_props, stack_name)
+
+    return {**native, "create": create, "update": update, "update_with_logical_id": True}
+
+
+# type -> factory(native handler or None) -> handler
+_FACTORIES: dict[str, Callable[[Handler | None], Handler]] = {
+    "AWS::ApiGateway::RequestValidator": lambda native: _request_validator(),
+    "AWS::ApiGateway::Method": lambda native: _method_with_validator(native),
+    "AWS::CloudWatch::Alarm": lambda native: _alarm_with_metric_math(native),
+    "AWS::WAFv2::WebACLAssociation": lambda native: _web_acl_association(),
+    "Custom::VpcRestrictDefaultSG": lambda native: _restrict_default_security_group(),
+    "AWS::WAFv2::LoggingConfiguration": lambda native: _waf_logging_configuration(),
+    "AWS::EC2::SecurityGroupIngress": lambda native: _sg_rule("ingress"),
+    "AWS::EC2::SecurityGroupEgress": lambda native: _sg_rule("egress"),
+    "AWS::EC2::EIP": lambda native: _eip(),
+    "AWS::EC2::NatGateway": lambda native: _nat_gateway(),
+    "AWS::EC2::FlowLog": lambda native: _flow_log(),
+}
+assert set(_FACTORIES) == set(SHIMMED_TYPES), "every shim needs a factory and an entry in SHIMS"
+
+
+# --- runtime patches ----------------------------------------------------------------------------
+# Gaps outside CloudFormation, in how MiniStack runs the app. Same rule: each has a probe in
+# tests/infra/test_local_compat.py that fails once MiniStack behaves like AWS by itself.
+
+# MiniStack's Python worker reports a handler's exception as {"status": "error", "error": str(e)} and
+# the local executor then answers errorType "Runtime.HandlerError" for every exception. AWS answers
+# the exception's class name, and Step Functions Retry/Catch match on it (PaymentGatewayUnavailable
+# is retried, PaymentDeclined compensated): without the name every failure looks the same.
+_WORKER_ERROR_LINE = 'json.dumps({"status": "error", "error": str(e), "trace": traceback.format_exc()})'
+_WORKER_ERROR_LINE_WITH_TYPE = (
+    'json.dumps({"status": "error", "error": str(e), "error_type": type(e).__name__, '
+    '"trace": traceback.format_exc()})'
+)
+LAMBDA_ERROR_TYPE = "Lambda error type (exception class name)"
+RUNTIME_PATCHES = (LAMBDA_ERROR_TYPE,)
+
+
+def _patch_lambda_error_type() -> None:
+    import threading
+
+    from ministack.core import lambda_runtime
+    from ministack.services import lambda_svc
+
+    script = lambda_runtime._PYTHON_WORKER_SCRIPT
+    if _WORKER_ERROR_LINE not in script:
+        raise RuntimeError("MiniStack's Python worker changed: review the Lambda error-type patch in compat.py")
+    lambda_runtime._PYTHON_WORKER_SCRIPT = script.replace(_WORKER_ERROR_LINE, _WORKER_ERROR_LINE_WITH_TYPE)
+
+    # The worker's answer reaches the executor, which builds the error body, on the same thread.
+    last = threading.local()
+    invoke, execute_warm = lambda_runtime.Worker.invoke, lambda_svc._execute_function_warm
+
+    def invoke_keeping_error_type(self, *args, **kwargs):
+        result = invoke(self, *args, **kwargs)
+        last.error_type = result.get("error_type") if isinstance(result, dict) else None
+        return result
+
+    def execute_warm_with_error_type(func, event, request_id):
+        last.error_type = None
+        outcome = execute_warm(func, event, request_id)
+        body = outcome.get("body") if outcome.get("error") else None
+        if isinstance(body, dict) and body.get("errorType") == "Runtime.HandlerError" and last.error_type:
+            body["errorType"] = last.error_type
+        return outcome
+
+    lambda_runtime.Worker.invoke = invoke_keeping_error_type
+    lambda_svc._execute_function_warm = execute_warm_with_error_type
+
+
+def install_runtime_patches() -> list[str]:
+    _patch_lambda_error_type()
+    return list(RUNTIME_PATCHES)
+
+
+def install() -> list[str]:
+    """Register the shims; return the types installed.
+
+    An UNSUPPORTED or NODE_SDK type that MiniStack has learned to provision keeps its native
+    handler (the shim is skipped), so an upgrade never replaces real behaviour with a record.
+    """
+    from ministack.services.cloudformation.provisioners import _RESOURCE_HANDLERS
+
+    installed = []
+    for shim in SHIMS:
+        native = _RESOURCE_HANDLERS.get(shim.resource_type)
+        if shim.gap in (UNSUPPORTED, NODE_SDK) and native is not None:
+            continue
+        _RESOURCE_HANDLERS[shim.resource_type] = _FACTORIES[shim.resource_type](native)
+        installed.append(shim.resource_type)
+    return installed

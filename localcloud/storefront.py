@@ -1,0 +1,165 @@
+"""Client side of the deployed storefront: where its public entry points are, and an HTTP client.
+
+Entry points on the local cloud (MiniStack's path-style addressing, no DNS needed):
+- web ALB:      http://127.0.0.1:4566/_alb/<load balancer name>/...
+- REST API:     http://127.0.0.1:4566/_aws/execute-api/<api id>/<stage>/...  (header x-api-key)
+The API key value is read with `apigateway get-api-key --include-value`, as a client of the real
+deployment would. Resources that tests observe (queues, tables, event source mappings) are found
+by their construct path (`aws:cdk:path` metadata) in the synthesized assembly, then resolved to
+physical ids through CloudFormation: no name is hard-coded.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
+from pathlib import Path
+from typing import Any
+
+import urllib3
+
+from localcloud.deploy import stack_templates
+from localcloud.settings import PREFIX, STAGE, Settings
+
+_API_URL = re.compile(r"https://(?P<id>[a-z0-9]+)\.execute-api\.[^/]+/(?P<stage>[^/]+)/?")
+
+
+@dataclass
+class Response:
+    status: int
+    body: Any
+    headers: dict[str, str]  # names in lower case
+
+    def json(self) -> Any:
+        return self.body
+
+
+class HttpClient:
+    """Thread-safe JSON-over-HTTP client with an optional cookie session (one per browser)."""
+
+    _pool = urllib3.PoolManager(maxsize=16, retries=False, timeout=urllib3.Timeout(connect=5, read=60))
+
+    def __init__(self, base_url: str, headers: dict[str, str] | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.headers = dict(headers or {})
+        self.cookies: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def request(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Response:
+        all_headers = {"Accept": "application/json", **self.headers, **(headers or {})}
+        data = None
+        if body is not None:
+            data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+            all_headers.setdefault("Content-Type", "application/json")
+        with self._lock:
+            if self.cookies:
+                all_headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        raw = self._pool.request(method, self.base_url + path, body=data, headers=all_headers)
+        for header in raw.headers.getlist("Set-Cookie"):
+            cookie = SimpleCookie()
+            cookie.load(header)
+            with self._lock:
+                for name, morsel in cookie.items():
+                    self.cookies[name] = morsel.value
+        text = raw.data.decode("utf-8", errors="replace")
+        try:
+            parsed: Any = json.loads(text) if text else None
+        except ValueError:
+            parsed = text
+        return Response(raw.status, parsed, {k.lower(): v for k, v in raw.headers.items()})
+
+    def get(self, path: str, **kw) -> Response:
+        return self.request("GET", path, **kw)
+
+    def post(self, path: str, body: Any = None, **kw) -> Response:
+        return self.request("POST", path, body, **kw)
+
+    def delete(self, path: str, **kw) -> Response:
+        return self.request("DELETE", path, **kw)
+
+
+@dataclass
+class Deployed:
+    """Physical ids of the deployed stacks' resources, looked up by construct path."""
+
+    settings: Settings
+    assembly: Path
+    _paths: dict[str, tuple[str, str]] = field(default_factory=dict)  # cdk path -> (stack, logical id)
+    _physical: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for stack, template in stack_templates(self.assembly).items():
+            for logical_id, resource in template.get("Resources", {}).items():
+                path = resource.get("Metadata", {}).get("aws:cdk:path")
+                if path:
+                    self._paths[path] = (stack, logical_id)
+
+    def stacks(self) -> list[str]:
+        return sorted({stack for stack, _ in self._paths.values()})
+
+    def physical_id(self, path: str) -> str:
+        """`path` is the construct path without the trailing /Resource, e.g. Messaging/FulfilmentQueue/Queue."""
+        key = next((p for p in (path, f"{path}/Resource") if p in self._paths), None)
+        if key is None:
+            raise KeyError(f"no resource at construct path {path!r}")
+        stack, logical_id = self._paths[key]
+        if stack not in self._physical:
+            cfn = self.settings.client("cloudformation")
+            self._physical[stack] = {
+                r["LogicalResourceId"]: r["PhysicalResourceId"]
+                for page in cfn.get_paginator("list_stack_resources").paginate(StackName=stack)
+                for r in page["StackResourceSummaries"]
+            }
+        return self._physical[stack][logical_id]
+
+    def paths(self, pattern: str) -> list[str]:
+        regex = re.compile(pattern)
+        return sorted(p.removesuffix("/Resource") for p in self._paths if regex.search(p))
+
+    def parameter(self, name: str) -> str:
+        return self.settings.client("ssm").get_parameter(Name=f"{self.settings.discovery_prefix}/{name}")["Parameter"]["Value"]
+
+
+def local_api_url(settings: Settings, public_url: str) -> str:
+    """https://<id>.execute-api.<region>.amazonaws.com/<stage>/ -> the emulator's path-style URL."""
+    match = _API_URL.match(public_url)
+    if not match:
+        raise ValueError(f"not an API Gateway URL: {public_url}")
+    return f"{settings.endpoint}/_aws/execute-api/{match['id']}/{match['stage']}"
+
+
+def api_client(settings: Settings, deployed: Deployed) -> HttpClient:
+    apigw = settings.client("apigateway")
+    cfn = settings.client("cloudformation")
+    outputs = {
+        o["OutputKey"]: o["OutputValue"]
+        for o in cfn.describe_stacks(StackName=f"{PREFIX}-{STAGE}-api")["Stacks"][0].get("Outputs", [])
+    }
+    key = apigw.get_api_key(apiKey=outputs["ApiKeyId"], includeValue=True)["value"]
+    return HttpClient(local_api_url(settings, deployed.parameter("api-url")), headers={"x-api-key": key})
+
+
+def web_client(settings: Settings, load_balancer_name: str) -> HttpClient:
+    """A browser: its own cookie jar, talking to the internet-facing ALB."""
+    return HttpClient(f"{settings.endpoint}/_alb/{load_balancer_name}")
+
+
+def idempotency_key() -> str:
+    return str(uuid.uuid4())
+
+
+def wait_for(check, timeout: float, what: str, interval: float = 0.25):
+    """Poll `check()` until it returns a truthy value; return that value or raise TimeoutError."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")

@@ -1,0 +1,195 @@
+"""The web tier's Flask app: login, cart, order placement through the backend.
+
+Stateless by design: everything that must survive a request (session, cart) is in Redis, so the ALB
+may send any request to any instance and Auto Scaling may replace instances at will.
+
+State-changing endpoints accept JSON only (Flask answers 415 otherwise). With the SameSite=Lax session
+cookie that is the CSRF defence: a cross-site form cannot send JSON, and cross-site fetch with JSON
+needs a CORS preflight that this app never grants.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from decimal import Decimal
+from typing import Any
+
+import redis
+from flask import Flask, jsonify, request, session
+from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from services.common.discovery import Discovery
+from services.common.observability import install_request_hooks
+from services.common.redis_client import RedisProvider
+from services.common.settings import ServiceSettings
+from services.web import cart
+from services.web.backend_client import BackendClient, BackendUnavailable
+from services.web.catalog import CATALOG, authenticate
+from services.web.sessions import init_sessions
+
+logger = logging.getLogger("web")
+CURRENCY = "EUR"
+_ORDER_ID = re.compile(r"^[0-9a-f-]{36}$")
+
+
+def _error(http_status: int, message: str, **extra: Any):
+    return jsonify({"error": message, **extra}), http_status
+
+
+def _json_object() -> dict[str, Any]:
+    """The request's JSON object body: 415 if not JSON (Flask), 400 if not an object."""
+    body = request.get_json()
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    return body
+
+
+def _money(value: Decimal) -> float:
+    return float(value.quantize(Decimal("0.01")))
+
+
+def create_app(
+    settings: ServiceSettings,
+    *,
+    discovery: Discovery | None = None,
+    redis_provider: RedisProvider | None = None,
+) -> Flask:
+    app = Flask("web")
+    # One proxy hop (the ALB): trust its X-Forwarded-For/-Proto so request.is_secure reflects HTTPS.
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
+    discovery = discovery or Discovery(settings.discovery_prefix, ttl_seconds=settings.discovery_ttl_seconds)
+    provider = redis_provider or RedisProvider(discovery, tls=settings.redis_tls)
+    backend = BackendClient(discovery, settings.alb_gateway)
+    init_sessions(app, provider)
+    install_request_hooks(app, settings.served_by)
+
+    def current_user() -> str | None:
+        return session.get("user")
+
+    def cart_view(customer_id: str) -> dict[str, Any]:
+        items, total = [], Decimal(0)
+        for sku, quantity in sorted(cart.lines(provider.client(), customer_id).items()):
+            product = CATALOG.get(sku)
+            if product is None:  # withdrawn from the catalogue since it was added
+                continue
+            line_total = product.unit_price * quantity
+            total += line_total
+            items.append({
+                "sku": sku, "name": product.name, "quantity": quantity,
+                "unit_price": _money(product.unit_price), "line_total": _money(line_total),
+            })
+        return {"customer_id": customer_id, "items": items, "total": _money(total), "currency": CURRENCY}
+
+    @app.errorhandler(redis.RedisError)
+    def _redis_down(error: redis.RedisError):
+        logger.error("redis unavailable", extra={"error": str(error)})
+        return _error(503, "session store unavailable, try again shortly")
+
+    @app.errorhandler(InternalServerError)
+    def _internal_error(error: InternalServerError):
+        # Opening the session happens before any view runs, so Redis failing there arrives here.
+        if isinstance(error.original_exception, redis.RedisError):
+            return _redis_down(error.original_exception)
+        return _error(500, "internal error")
+
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException):
+        return _error(error.code or 500, error.description or error.name)
+
+    @app.before_request
+    def _require_login():
+        if request.endpoint in {"health", "login", "logout"} or request.endpoint is None:
+            return None
+        if current_user() is None:
+            return _error(401, "login required")
+        return None
+
+    @app.get("/health")
+    def health():
+        # 200 even when Redis is unreachable: an outage of the shared store must not make the ALB/ASG
+        # health check replace every healthy instance; the body says what is wrong.
+        redis_ok = provider.reachable()
+        return jsonify({"status": "ok" if redis_ok else "degraded", "redis": redis_ok, "service": "web"})
+
+    @app.post("/login")
+    def login():
+        body = _json_object()
+        user = authenticate(body.get("username"), body.get("password"))
+        if user is None:
+            return _error(401, "unknown user or wrong password")
+        # New session id on login: a session id planted before login (fixation) becomes worthless.
+        app.session_interface.regenerate(session)
+        session.clear()
+        session["user"] = user
+        session["logged_in_at"] = int(time.time())
+        logger.info("login", extra={"user": user})
+        return jsonify({"user": user})
+
+    @app.post("/logout")
+    def logout():
+        session.clear()  # Flask-Session deletes the Redis key and expires the cookie
+        return jsonify({"logged_out": True})
+
+    @app.get("/cart")
+    def get_cart():
+        return jsonify(cart_view(current_user()))
+
+    @app.post("/cart/items")
+    def add_to_cart():
+        body = _json_object()
+        sku, quantity = body.get("sku"), body.get("quantity", 1)
+        if not isinstance(sku, str) or sku not in CATALOG:
+            return _error(404, f"unknown sku {sku!r}")
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= cart.MAX_QUANTITY:
+            return _error(400, f"quantity must be an integer from 1 to {cart.MAX_QUANTITY}")
+        try:
+            cart.add(provider.client(), current_user(), sku, quantity)
+        except cart.CartLimitExceeded as error:
+            return _error(400, str(error))
+        return jsonify(cart_view(current_user())), 201
+
+    @app.delete("/cart/items/<sku>")
+    def remove_from_cart(sku: str):
+        if not cart.remove(provider.client(), current_user(), sku):
+            return _error(404, f"{sku} is not in the cart")
+        return jsonify(cart_view(current_user()))
+
+    @app.post("/orders")
+    def place_order():
+        customer_id = current_user()
+        view = cart_view(customer_id)
+        if not view["items"]:
+            return _error(400, "the cart is empty")
+        order = {
+            "customer_id": customer_id,
+            "currency": CURRENCY,
+            "items": [{"sku": i["sku"], "quantity": i["quantity"], "unit_price": i["unit_price"]} for i in view["items"]],
+        }
+        try:
+            answer = backend.request("POST", "/orders", order)
+        except BackendUnavailable as error:
+            logger.warning("order not placed, backend unavailable", extra={"error": str(error)})
+            return _error(503, "the order service is unavailable; your cart is kept, please try again", cart=view)
+        if answer.status != 202:
+            return jsonify(answer.body), answer.status
+        cart.remove_ordered(provider.client(), customer_id, {i["sku"]: i["quantity"] for i in order["items"]})
+        logger.info("order placed", extra={"order_id": answer.body.get("order_id")})
+        return jsonify(answer.body), 202
+
+    @app.get("/orders/<order_id>")
+    def get_order(order_id: str):
+        if not _ORDER_ID.match(order_id):
+            return _error(404, "no such order")
+        try:
+            answer = backend.request("GET", f"/orders/{order_id}")
+        except BackendUnavailable:
+            return _error(503, "the order service is unavailable, please try again")
+        # Another customer's order is reported as absent, not as forbidden: ids are not to be probed.
+        if answer.status == 200 and (answer.body or {}).get("customer_id") != current_user():
+            return _error(404, "no such order")
+        return jsonify(answer.body), answer.status
+
+    return app

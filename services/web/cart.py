@@ -1,0 +1,64 @@
+"""Carts in Redis: one hash per customer (`cart:<customer id>`, sku -> quantity).
+
+A hash of its own rather than a field of the session: two requests of one browser may run at the same
+time on two instances, and per-field HINCRBY/HDEL in a WATCH transaction never lose an update, where
+rewriting a whole session blob would (last writer wins). Keyed by customer, the cart also outlives a
+logout and follows the customer to another browser.
+"""
+
+from __future__ import annotations
+
+import redis
+
+MAX_QUANTITY = 100  # per line; the backend rejects more
+CART_TTL_SECONDS = 7 * 24 * 3600  # abandoned carts expire; every change renews the week
+
+
+class CartLimitExceeded(ValueError):
+    pass
+
+
+def _key(customer_id: str) -> str:
+    return f"cart:{customer_id}"
+
+
+def lines(client: redis.Redis, customer_id: str) -> dict[str, int]:
+    return {sku.decode(): int(qty) for sku, qty in client.hgetall(_key(customer_id)).items()}
+
+
+def add(client: redis.Redis, customer_id: str, sku: str, quantity: int) -> int:
+    """Add `quantity` of `sku`; the line's new quantity. Atomic against concurrent changes of the cart."""
+    key = _key(customer_id)
+
+    def update(pipe: redis.client.Pipeline) -> int:
+        new_quantity = int(pipe.hget(key, sku) or 0) + quantity
+        if new_quantity > MAX_QUANTITY:
+            raise CartLimitExceeded(f"at most {MAX_QUANTITY} of {sku} per order")
+        pipe.multi()
+        pipe.hset(key, sku, new_quantity)
+        pipe.expire(key, CART_TTL_SECONDS)
+        return new_quantity
+
+    return client.transaction(update, key, value_from_callable=True)
+
+
+def remove(client: redis.Redis, customer_id: str, sku: str) -> bool:
+    return bool(client.hdel(_key(customer_id), sku))
+
+
+def remove_ordered(client: redis.Redis, customer_id: str, ordered: dict[str, int]) -> None:
+    """Take the ordered quantities out of the cart after the order was accepted. Anything added while
+    the order was in flight stays in the cart (subtract, don't clear)."""
+    key = _key(customer_id)
+
+    def update(pipe: redis.client.Pipeline) -> None:
+        current = {sku.decode(): int(qty) for sku, qty in pipe.hgetall(key).items()}
+        pipe.multi()
+        for sku, quantity in ordered.items():
+            left = current.get(sku, 0) - quantity
+            if left > 0:
+                pipe.hset(key, sku, left)
+            else:
+                pipe.hdel(key, sku)
+
+    client.transaction(update, key)

@@ -1,0 +1,378 @@
+"""The API front door (docs/design.md flow 2): API Gateway REST API -> Powertools Lambdas.
+
+Clients identify themselves with an API key; a usage plan throttles and caps them per day. Request
+bodies are validated against JSON-schema models at the gateway, so a malformed order never costs a
+Lambda invocation. A WAF web ACL rate-limits per source IP and drops known-bad inputs.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import ArnFormat, CfnOutput, Stack
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_ssm as ssm
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_wafv2 as wafv2
+from constructs import Construct
+
+from stacks.config import StageConfig
+from stacks.constructs.powertools_function import (
+    PowertoolsFunction,
+    PowertoolsFunctionProps,
+    acknowledge_topic_key_grant,
+    iam5_resource_finding,
+    log_retention,
+    removal_policy,
+)
+from stacks.nag import acknowledge
+
+STAGE_NAME = "v1"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+ORDER_REQUEST_SCHEMA = apigw.JsonSchema(
+    schema=apigw.JsonSchemaVersion.DRAFT4,
+    title="OrderRequest",
+    type=apigw.JsonSchemaType.OBJECT,
+    required=["customer_id", "items"],
+    properties={
+        "customer_id": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, min_length=1, max_length=64),
+        "currency": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, pattern="^[A-Z]{3}$"),
+        "items": apigw.JsonSchema(
+            type=apigw.JsonSchemaType.ARRAY,
+            min_items=1,
+            max_items=50,
+            items=apigw.JsonSchema(
+                type=apigw.JsonSchemaType.OBJECT,
+                required=["sku", "quantity", "unit_price"],
+                properties={
+                    "sku": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, min_length=1, max_length=64),
+                    "quantity": apigw.JsonSchema(type=apigw.JsonSchemaType.INTEGER, minimum=1, maximum=1000),
+                    "unit_price": apigw.JsonSchema(type=apigw.JsonSchemaType.NUMBER, minimum=0),
+                },
+            ),
+        ),
+    },
+)
+
+APPROVAL_DECISION_SCHEMA = apigw.JsonSchema(
+    schema=apigw.JsonSchemaVersion.DRAFT4,
+    title="ApprovalDecision",
+    type=apigw.JsonSchemaType.OBJECT,
+    required=["decision"],
+    additional_properties=False,
+    properties={
+        "decision": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, enum=["approve", "reject"]),
+        "reason": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, max_length=500),
+    },
+)
+
+
+def access_log_format() -> apigw.AccessLogFormat:
+    """One JSON object per request: searchable in Logs Insights, joinable with X-Ray by trace id."""
+    return apigw.AccessLogFormat.custom(
+        '{"requestId":"$context.requestId","traceId":"$context.xrayTraceId",'
+        '"ip":"$context.identity.sourceIp","apiKeyId":"$context.identity.apiKeyId",'
+        '"method":"$context.httpMethod","resource":"$context.resourcePath","path":"$context.path",'
+        '"status":"$context.status","latencyMs":"$context.responseLatency",'
+        '"integrationLatencyMs":"$context.integration.latency","error":"$context.error.message",'
+        '"requestTime":"$context.requestTime"}'
+    )
+
+
+class ApiStack(Stack):
+    """`.rest_api`, `.orders_function`, `.approvals_function`, `.api_key`."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StageConfig,
+        orders_table: dynamodb.ITable,
+        idempotency_table: dynamodb.ITable,
+        order_events_topic: sns.ITopic,
+        cancel_window_queue: sqs.IQueue,
+        checkout_state_machine: sfn.IStateMachine,
+        **kwargs,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.orders_function = self._orders_function(
+            config, orders_table, idempotency_table, order_events_topic, cancel_window_queue, checkout_state_machine
+        )
+        self.approvals_function = self._approvals_function(config, orders_table, checkout_state_machine)
+        self.rest_api = self._rest_api(config)
+        self._routes()
+        self.api_key = self._usage_plan(config)
+        self._web_acl(config)
+
+        ssm.StringParameter(
+            self,
+            "ApiUrlParameter",
+            parameter_name=config.parameter_name("discovery", "api-url"),
+            string_value=self.rest_api.url,
+            description="Base URL of the storefront REST API (stage included)",
+        )
+        CfnOutput(self, "ApiUrl", value=self.rest_api.url)
+        CfnOutput(self, "ApiKeyId", value=self.api_key.key_id,
+                  description="aws apigateway get-api-key --include-value --api-key <id>")
+
+    # --- functions ------------------------------------------------------------------------------
+
+    def _orders_function(
+        self,
+        config: StageConfig,
+        orders_table: dynamodb.ITable,
+        idempotency_table: dynamodb.ITable,
+        topic: sns.ITopic,
+        cancel_queue: sqs.IQueue,
+        state_machine: sfn.IStateMachine,
+    ) -> lambda_.Function:
+        function = PowertoolsFunction(
+            self,
+            "OrdersApi",
+            config=config,
+            props=PowertoolsFunctionProps(
+                handler="orders_api.handler.lambda_handler",
+                service_name="orders-api",
+                description="Places, reads, cancels and checks out orders",
+                environment={
+                    "ORDER_EVENTS_TOPIC_ARN": topic.topic_arn,
+                    "ORDERS_TABLE": orders_table.table_name,
+                    "IDEMPOTENCY_TABLE": idempotency_table.table_name,
+                    "CANCEL_QUEUE_URL": cancel_queue.queue_url,
+                    "CHECKOUT_STATE_MACHINE_ARN": state_machine.state_machine_arn,
+                },
+            ),
+        ).function
+        topic.grant_publish(function)
+        acknowledge_topic_key_grant(function)
+        cancel_queue.grant_send_messages(function)
+        orders_table.grant_read_write_data(function)
+        idempotency_table.grant_read_write_data(function)
+        state_machine.grant_start_execution(function)
+        return function
+
+    def _approvals_function(
+        self, config: StageConfig, orders_table: dynamodb.ITable, state_machine: sfn.IStateMachine
+    ) -> lambda_.Function:
+        function = PowertoolsFunction(
+            self,
+            "ApprovalsApi",
+            config=config,
+            props=PowertoolsFunctionProps(
+                handler="approvals.handler.lambda_handler",
+                service_name="approvals-api",
+                description="Lists pending approvals and completes the checkout's approval task",
+                environment={"ORDERS_TABLE": orders_table.table_name},
+            ),
+        ).function
+        orders_table.grant_read_write_data(function)
+        # The service authorization reference lists no resource type for SendTask*, yet IAM evaluates
+        # the call against the state machine that issued the token (its ARN appears in AccessDenied
+        # messages), so the grant names that state machine only - not "*", as the console proposes.
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["states:SendTaskSuccess", "states:SendTaskFailure"],
+                resources=[state_machine.state_machine_arn],
+            )
+        )
+        return function
+
+    # --- API -------------------------------------------------------------------------------------
+
+    def _rest_api(self, config: StageConfig) -> apigw.RestApi:
+        access_logs = logs.LogGroup(
+            self,
+            "AccessLogs",
+            retention=log_retention(config.log_retention_days),
+            removal_policy=removal_policy(config),
+        )
+        api = apigw.RestApi(
+            self,
+            "StorefrontApi",
+            rest_api_name=config.stack_name("api"),
+            description="Storefront orders and approvals API",
+            endpoint_types=[apigw.EndpointType[config.api_endpoint_type]],
+            cloud_watch_role=False,  # the account-level logging role below is scoped, not AWS-managed
+            default_method_options=apigw.MethodOptions(api_key_required=True),
+            deploy_options=apigw.StageOptions(
+                stage_name=STAGE_NAME,
+                tracing_enabled=True,
+                metrics_enabled=True,
+                logging_level=apigw.MethodLoggingLevel.ERROR,
+                data_trace_enabled=False,  # full request/response bodies would put customer data in logs
+                access_log_destination=apigw.LogGroupLogDestination(access_logs),
+                access_log_format=access_log_format(),
+                # Stage-wide method throttling: the ceiling for all keys together, above any usage plan.
+                throttling_rate_limit=config.api_rate_limit,
+                throttling_burst_limit=config.api_burst_limit,
+            ),
+        )
+        self._cloudwatch_logging_role(api)
+        for response_type, message in (
+            (apigw.ResponseType.BAD_REQUEST_BODY, "Invalid request body: $context.error.validationErrorString"),
+            (apigw.ResponseType.BAD_REQUEST_PARAMETERS,
+             f"Missing or invalid request parameters (POST /orders needs an {IDEMPOTENCY_HEADER} header): "
+             "$context.error.validationErrorString"),
+        ):
+            api.add_gateway_response(
+                response_type.response_type,
+                type=response_type,
+                status_code="400",
+                templates={"application/json": '{"message": "' + message + '", "requestId": "$context.requestId"}'},
+            )
+        return api
+
+    def _cloudwatch_logging_role(self, api: apigw.RestApi) -> None:
+        """API Gateway writes execution logs through one role per account and region (AWS::ApiGateway::Account).
+        Instead of AmazonAPIGatewayPushToCloudWatchLogs, this role may write only to execution log groups.
+        The setting is a regional singleton: two stages deployed to one account and region share it
+        (the last deployed wins; the roles are equivalent)."""
+        execution_logs = self.format_arn(
+            service="logs", resource="log-group", resource_name="API-Gateway-Execution-Logs_*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        role = iam.Role(
+            self,
+            "CloudWatchLoggingRole",
+            assumed_by=iam.ServicePrincipal("apigateway.amazonaws.com"),
+            description="API Gateway execution logging (account-level setting)",
+            # Inline, so the permissions exist as soon as the role does: API Gateway checks them when
+            # the account setting is applied.
+            inline_policies={
+                "ExecutionLogs": iam.PolicyDocument(
+                    statements=[
+                        iam.PolicyStatement(
+                            actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",
+                                     "logs:PutRetentionPolicy", "logs:DescribeLogStreams"],
+                            resources=[execution_logs, f"{execution_logs}:log-stream:*"],
+                        ),
+                        iam.PolicyStatement(actions=["logs:DescribeLogGroups"], resources=["*"]),
+                    ]
+                )
+            },
+        )
+        why = (
+            "API Gateway names execution log groups API-Gateway-Execution-Logs_<api id>/<stage>, and the account "
+            "setting serves every REST API in the region, so the role is scoped to that name prefix; "
+            "logs:DescribeLogGroups has no resource-level permission."
+        )
+        for resource in (execution_logs, f"{execution_logs}:log-stream:*", "*"):
+            acknowledge(role, iam5_resource_finding(self, resource), why)
+        account = apigw.CfnAccount(self, "ApiGatewayAccount", cloud_watch_role_arn=role.role_arn)
+        api.deployment_stage.node.add_dependency(account)
+
+    def _routes(self) -> None:
+        api = self.rest_api
+        orders = apigw.LambdaIntegration(self.orders_function)
+        approvals = apigw.LambdaIntegration(self.approvals_function)
+        order_model = api.add_model("OrderRequest", content_type="application/json", model_name="OrderRequest",
+                                    schema=ORDER_REQUEST_SCHEMA)
+        decision_model = api.add_model("ApprovalDecision", content_type="application/json",
+                                       model_name="ApprovalDecision", schema=APPROVAL_DECISION_SCHEMA)
+        body_and_params = api.add_request_validator(
+            "BodyAndParameters", validate_request_body=True, validate_request_parameters=True
+        )
+        body_only = api.add_request_validator("Body", validate_request_body=True, validate_request_parameters=False)
+
+        order_collection = api.root.add_resource("orders")
+        order_collection.add_method(
+            "POST",
+            orders,
+            request_models={"application/json": order_model},
+            request_parameters={f"method.request.header.{IDEMPOTENCY_HEADER}": True},
+            request_validator=body_and_params,
+        )
+        order = order_collection.add_resource("{order_id}")
+        # Path parameters need no validator: API Gateway routes only requests that carry them.
+        order.add_method("GET", orders)
+        order.add_method("DELETE", orders)
+        order.add_resource("checkout").add_method("POST", orders)
+
+        approval_collection = api.root.add_resource("approvals")
+        approval_collection.add_method("GET", approvals)
+        approval_collection.add_resource("{order_id}").add_method(
+            "POST",
+            approvals,
+            request_models={"application/json": decision_model},
+            request_validator=body_only,
+        )
+
+        acknowledge(
+            api,
+            "AwsSolutions-APIG4",
+            "Per the design contract the API serves machine clients identified by API keys with a usage plan "
+            "(throttle + quota); there are no end-user identities to authorize with Cognito or IAM.",
+        )
+        acknowledge(
+            api,
+            "AwsSolutions-COG4",
+            "No Cognito user pool: callers are machine clients identified by API keys (see AwsSolutions-APIG4).",
+        )
+
+    def _usage_plan(self, config: StageConfig) -> apigw.IApiKey:
+        api = self.rest_api
+        plan = api.add_usage_plan(
+            "UsagePlan",
+            name=config.stack_name("api-clients"),
+            description="Per-key throttle and daily quota for API clients",
+            throttle=apigw.ThrottleSettings(rate_limit=config.api_rate_limit, burst_limit=config.api_burst_limit),
+            quota=apigw.QuotaSettings(limit=config.api_quota_per_day, period=apigw.Period.DAY),
+            api_stages=[apigw.UsagePlanPerApiStage(api=api, stage=api.deployment_stage)],
+        )
+        key = api.add_api_key("ApiKey", description="Storefront API client key (value generated by API Gateway)")
+        plan.add_api_key(key)
+        return key
+
+    def _web_acl(self, config: StageConfig) -> None:
+        """Regional WAF on the stage: per-IP rate limit plus AWS managed rules for common exploits."""
+
+        def visibility(name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
+            return wafv2.CfnWebACL.VisibilityConfigProperty(
+                cloud_watch_metrics_enabled=True, metric_name=name, sampled_requests_enabled=True
+            )
+
+        def managed(priority: int, name: str) -> wafv2.CfnWebACL.RuleProperty:
+            return wafv2.CfnWebACL.RuleProperty(
+                name=name,
+                priority=priority,
+                override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
+                statement=wafv2.CfnWebACL.StatementProperty(
+                    managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
+                        vendor_name="AWS", name=name
+                    )
+                ),
+                visibility_config=visibility(name),
+            )
+
+        acl = wafv2.CfnWebACL(
+            self,
+            "ApiWebAcl",
+            scope="REGIONAL",
+            default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
+            visibility_config=visibility("storefront-api"),
+            rules=[
+                wafv2.CfnWebACL.RuleProperty(
+                    name="RateLimitPerIp",
+                    priority=0,
+                    action=wafv2.CfnWebACL.RuleActionProperty(block={}),
+                    statement=wafv2.CfnWebACL.StatementProperty(
+                        rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
+                            limit=config.waf_rate_limit_per_5min, aggregate_key_type="IP"
+                        )
+                    ),
+                    visibility_config=visibility("RateLimitPerIp"),
+                ),
+                managed(1, "AWSManagedRulesCommonRuleSet"),
+                managed(2, "AWSManagedRulesKnownBadInputsRuleSet"),
+            ],
+        )
+        wafv2.CfnWebACLAssociation(
+            self, "ApiWebAclAssociation", resource_arn=self.rest_api.deployment_stage.stage_arn,
+            web_acl_arn=acl.attr_arn,
+        )

@@ -1,0 +1,132 @@
+"""The edge: one regional WAF web ACL in front of every internet-facing entry point.
+
+The storefront's internet-facing ALB and the API Gateway stage share one rule set, so an attacker
+blocked on one door is blocked on the other, and there is one place to tune rules. AWS managed rule
+groups cover common exploits, known-bad inputs and IP addresses with a bad reputation; a rate-based
+rule caps each source IP. Every request WAF evaluates is logged (with credentials redacted).
+"""
+
+from __future__ import annotations
+
+from aws_cdk import ArnFormat, CfnOutput, RemovalPolicy, Stack
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_wafv2 as wafv2
+from constructs import Construct
+
+from stacks.config import StageConfig
+from stacks.constructs.powertools_function import log_retention
+
+# Evaluated in this order (priority = position). The IP reputation list runs before the content
+# rules, so requests from known-bad addresses are not inspected further.
+MANAGED_RULE_GROUPS = (
+    "AWSManagedRulesAmazonIpReputationList",
+    "AWSManagedRulesCommonRuleSet",
+    "AWSManagedRulesKnownBadInputsRuleSet",
+)
+RATE_RULE_NAME = "RateLimitPerIp"
+# Headers that carry credentials or session ids never reach the WAF logs.
+REDACTED_HEADERS = ("authorization", "cookie", "x-api-key")
+
+
+def _visibility(metric_name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
+    return wafv2.CfnWebACL.VisibilityConfigProperty(
+        cloud_watch_metrics_enabled=True, metric_name=metric_name, sampled_requests_enabled=True
+    )
+
+
+class EdgeStack(Stack):
+    """`.web_acl` protects the resources whose ARNs are given (the web ALB, the API stage)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StageConfig,
+        protected_resources: dict[str, str],
+        **kwargs,
+    ) -> None:
+        """`protected_resources` maps a short name (for logical ids) to the ARN of a regional resource."""
+        super().__init__(scope, construct_id, **kwargs)
+        self.web_acl = wafv2.CfnWebACL(
+            self,
+            "WebAcl",
+            name=config.stack_name("edge"),
+            description="Storefront edge: managed rule groups plus a per-IP rate limit",
+            scope="REGIONAL",
+            default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
+            visibility_config=_visibility(config.stack_name("edge")),
+            rules=[self._rate_rule(config.waf_rate_limit_per_5min)]
+            + [self._managed_rule(priority, name) for priority, name in enumerate(MANAGED_RULE_GROUPS, start=1)],
+        )
+        for name, arn in protected_resources.items():
+            wafv2.CfnWebACLAssociation(self, f"{name}Association", resource_arn=arn, web_acl_arn=self.web_acl.attr_arn)
+        self._logging(config)
+        CfnOutput(self, "WebAclArn", value=self.web_acl.attr_arn)
+
+    @staticmethod
+    def _rate_rule(limit: int) -> wafv2.CfnWebACL.RuleProperty:
+        """Blocks a source IP for as long as it sends more than `limit` requests in any 5 minutes."""
+        return wafv2.CfnWebACL.RuleProperty(
+            name=RATE_RULE_NAME,
+            priority=0,
+            action=wafv2.CfnWebACL.RuleActionProperty(block={}),
+            statement=wafv2.CfnWebACL.StatementProperty(
+                rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(limit=limit, aggregate_key_type="IP")
+            ),
+            visibility_config=_visibility(RATE_RULE_NAME),
+        )
+
+    @staticmethod
+    def _managed_rule(priority: int, name: str) -> wafv2.CfnWebACL.RuleProperty:
+        return wafv2.CfnWebACL.RuleProperty(
+            name=name,
+            priority=priority,
+            override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),  # the group's own actions apply
+            statement=wafv2.CfnWebACL.StatementProperty(
+                managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(vendor_name="AWS", name=name)
+            ),
+            visibility_config=_visibility(name),
+        )
+
+    def _logging(self, config: StageConfig) -> None:
+        # WAF delivers only to log groups whose name starts with `aws-waf-logs-`.
+        log_group_name = f"aws-waf-logs-{config.stack_name('edge')}"
+        self.log_group = logs.LogGroup(
+            self,
+            "WafLogs",
+            log_group_name=log_group_name,
+            retention=log_retention(config.log_retention_days),
+            removal_policy=RemovalPolicy.DESTROY if config.destroy_on_delete else RemovalPolicy.RETAIN,
+        )
+        # The logging configuration wants the log group ARN without the trailing `:*` of its Arn attribute.
+        log_group_arn = self.format_arn(
+            service="logs", resource="log-group", resource_name=log_group_name, arn_format=ArnFormat.COLON_RESOURCE_NAME
+        )
+        logging_config = wafv2.CfnLoggingConfiguration(
+            self,
+            "WafLogging",
+            resource_arn=self.web_acl.attr_arn,
+            log_destination_configs=[log_group_arn],
+            redacted_fields=[
+                wafv2.CfnLoggingConfiguration.FieldToMatchProperty(single_header={"Name": header})
+                for header in REDACTED_HEADERS
+            ],
+        )
+        logging_config.node.add_dependency(self.log_group)
+
+
+def internet_facing_resources(stacks: dict[str, Stack]) -> dict[str, str]:
+    """ARNs the edge web ACL protects: the web tier's internet-facing ALB and the API stage.
+
+    A resource can carry only one web ACL: an API stage that its own stack already protects is left
+    to that ACL rather than fought over (the last association deployed would silently win)."""
+    resources: dict[str, str] = {}
+    if "web" in stacks:
+        resources["WebAlb"] = stacks["web"].load_balancer.load_balancer_arn
+    if "api" in stacks:
+        api_stack = stacks["api"]
+        own_acl = any(isinstance(child, wafv2.CfnWebACLAssociation) for child in api_stack.node.find_all())
+        if not own_acl:
+            resources["ApiStage"] = api_stack.rest_api.deployment_stage.stage_arn
+    return resources

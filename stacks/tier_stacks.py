@@ -1,0 +1,306 @@
+"""The two EC2 tiers of the storefront, each an `AlbAutoScalingTier`:
+
+- `BackendTierStack`: internal ALB (private subnets, HTTP 80) -> backend instances on 8080. Validates
+  orders, publishes `OrderPlaced`, queues the cancel-window message; publishes its own address and the
+  messaging/data names as SSM discovery parameters.
+- `WebTierStack`: internet-facing ALB -> web instances on 8080. Keeps sessions in Redis and calls the
+  backend through the internal ALB, found through the `backend-url` parameter.
+
+Neither tier knows the other's instances: the web tier knows one URL, the backend knows topic and
+queue names. Both are stateless and can be redeployed without touching data or messaging stacks.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy, Stack, Token
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_ssm as ssm
+from constructs import Construct
+
+from stacks.config import StageConfig
+from stacks.constructs.alb_tier import AlbAutoScalingTier, AlbAutoScalingTierProps
+from stacks.constructs.powertools_function import acknowledge_wildcard_resource, iam5_resource_finding
+from stacks.constructs.service_bundle import ServiceBundle, ServiceBundleProps
+from stacks.constructs.tier_security_groups import APP_PORT, TierSecurityGroups
+from stacks.data_stack import HANDOFF_PREFIX
+from stacks.nag import acknowledge
+from stacks.sessions_stack import SessionsStack
+
+INSTALL_ROOT = "/opt/storefront"
+SERVICE_USER = "storefront"
+# Second scaling signal for the web tier: requests per instance per minute that one small instance
+# serves with headroom (sessions and the backend call are I/O bound, so CPU alone reacts late).
+WEB_REQUESTS_PER_TARGET_PER_MINUTE = 1000
+
+
+def machine_image(config: StageConfig, stack: Stack) -> ec2.IMachineImage:
+    """config.ami_id when set (pinned images, and the local stage: no SSM lookup there); otherwise the
+    latest Amazon Linux 2023 for the instance architecture, resolved by CloudFormation from the public
+    SSM parameter at deploy time (not a synth-time lookup)."""
+    if config.ami_id:
+        if Token.is_unresolved(stack.region):
+            raise ValueError("amiId is region-specific: set `region` for this stage as well")
+        return ec2.MachineImage.generic_linux({stack.region: config.ami_id})
+    arm = ec2.InstanceType(config.instance_type).architecture == ec2.InstanceArchitecture.ARM_64
+    return ec2.MachineImage.latest_amazon_linux2023(
+        cpu_type=ec2.AmazonLinuxCpuType.ARM_64 if arm else ec2.AmazonLinuxCpuType.X86_64
+    )
+
+
+def systemd_unit(*, service: str, description: str, python: str, environment: dict[str, str]) -> str:
+    """The unit that keeps the tier service running (restarted on any exit) as an unprivileged user."""
+    env_lines = "\n".join(f"Environment={key}={value}" for key, value in environment.items())
+    return f"""[Unit]
+Description={description}
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+User={SERVICE_USER}
+WorkingDirectory={INSTALL_ROOT}
+{env_lines}
+ExecStart={python} -m services.{service.removeprefix("storefront-")}
+Restart=always
+RestartSec=2
+NoNewPrivileges=true
+ProtectSystem=strict
+ProtectHome=true
+PrivateTmp=true
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+class _TierStack(Stack):
+    """What both tiers share: the service bundle, user data, the ALB tier and discovery/secret reads."""
+
+    SERVICE: str  # systemd unit name, also `services.<tier>`
+    DESCRIPTION: str
+    tier: AlbAutoScalingTier
+
+    # Handles other stacks (edge, observability) use.
+    @property
+    def load_balancer(self):
+        return self.tier.load_balancer
+
+    @property
+    def target_group(self):
+        return self.tier.target_group
+
+    @property
+    def auto_scaling_group(self):
+        return self.tier.auto_scaling_group
+
+    def _build_tier(
+        self,
+        *,
+        config: StageConfig,
+        vpc: ec2.IVpc,
+        instance_subnets: ec2.SubnetSelection,
+        internet_facing: bool,
+        load_balancer_group: ec2.ISecurityGroup,
+        instance_group: ec2.ISecurityGroup,
+        min_capacity: int,
+        max_capacity: int,
+        sessions: SessionsStack,
+        requests_per_target_per_minute: int | None = None,
+    ) -> AlbAutoScalingTier:
+        instance_type = ec2.InstanceType(config.instance_type)
+        bundle = ServiceBundle(self, "ServiceCode", props=ServiceBundleProps(architecture=instance_type.architecture))
+        user_data = ec2.UserData.for_linux()
+        user_data.add_commands("set -euo pipefail")
+        python = bundle.add_install_commands(user_data, root=INSTALL_ROOT, region=self.region)
+        unit = systemd_unit(
+            service=self.SERVICE,
+            description=self.DESCRIPTION,
+            python=python,
+            environment={
+                "SERVICE_HOST": "0.0.0.0",  # the ALB reaches the instance on its private address
+                "SERVICE_PORT": str(APP_PORT),
+                "DISCOVERY_PREFIX": config.parameter_name("discovery"),
+                "AWS_REGION": self.region,
+                "AWS_DEFAULT_REGION": self.region,
+                "REDIS_TLS": "true",  # the cache accepts TLS connections only (transit encryption)
+                "PYTHONUNBUFFERED": "1",
+            },
+        )
+        user_data.add_commands(
+            f"id -u {SERVICE_USER} >/dev/null 2>&1 || useradd --system --no-create-home --shell /sbin/nologin {SERVICE_USER}",
+            f"cat > /etc/systemd/system/{self.SERVICE}.service <<'UNIT'\n{unit}UNIT",
+            "systemctl daemon-reload",
+            f"systemctl enable --now {self.SERVICE}.service",
+        )
+
+        tier = AlbAutoScalingTier(
+            self,
+            "Tier",
+            props=AlbAutoScalingTierProps(
+                vpc=vpc,
+                instance_subnets=instance_subnets,
+                internet_facing=internet_facing,
+                load_balancer_security_group=load_balancer_group,
+                instance_security_group=instance_group,
+                instance_type=instance_type,
+                machine_image=machine_image(config, self),
+                user_data=user_data,
+                min_capacity=min_capacity,
+                max_capacity=max_capacity,
+                target_cpu_percent=config.target_cpu_percent,
+                certificate_arn=config.certificate_arn if internet_facing else None,
+                requests_per_target_per_minute=requests_per_target_per_minute,
+                access_log_retention=Duration.days(config.log_retention_days),
+                removal_policy=RemovalPolicy.DESTROY if config.destroy_on_delete else RemovalPolicy.RETAIN,
+                deletion_protection=not config.destroy_on_delete,
+            ),
+        )
+        role = tier.role
+        # Exactly the one object this stack's instances boot from (no bucket-wide read).
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"],
+                resources=[bundle.asset.bucket.arn_for_objects(bundle.asset.s3_object_key)],
+            )
+        )
+        # The services read the whole namespace with GetParametersByPath (authorized on the path itself)
+        # and single parameters below it; nothing outside this stage's discovery path.
+        discovery_path = self.format_arn(
+            service="ssm", resource="parameter", resource_name=config.parameter_name("discovery").lstrip("/")
+        )
+        discovery_parameters = f"{discovery_path}/*"
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["ssm:GetParametersByPath", "ssm:GetParameter", "ssm:GetParameters"],
+                resources=[discovery_path, discovery_parameters],
+            )
+        )
+        acknowledge(
+            role,
+            iam5_resource_finding(self, discovery_parameters),
+            "Read-only access to this stage's service-discovery namespace: the parameters are written by "
+            "other stacks and found by name at runtime, which is the point of service discovery.",
+        )
+        sessions.auth_secret.grant_read(role)
+        return tier
+
+
+class BackendTierStack(_TierStack):
+    """Internal ALB + backend Auto Scaling group; writes the backend's discovery parameters."""
+
+    SERVICE = "storefront-backend"
+    DESCRIPTION = "Storefront backend tier (orders -> SNS/SQS)"
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StageConfig,
+        vpc: ec2.IVpc,
+        instance_subnets: ec2.SubnetSelection,
+        security_groups: TierSecurityGroups,
+        sessions: SessionsStack,
+        orders_table: dynamodb.ITable,
+        handoff_bucket: s3.IBucket,
+        order_events_topic: sns.ITopic,
+        cancel_window_queue: sqs.IQueue,
+        **kwargs,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.tier = self._build_tier(
+            config=config,
+            vpc=vpc,
+            instance_subnets=instance_subnets,
+            internet_facing=False,
+            load_balancer_group=security_groups.internal_alb,
+            instance_group=security_groups.backend_instances,
+            min_capacity=config.backend_min_capacity,
+            max_capacity=config.backend_max_capacity,
+            sessions=sessions,
+        )
+        role = self.tier.role
+        # Publish and enqueue (the grant includes the topic key's GenerateDataKey*/Decrypt).
+        order_events_topic.grant_publish(role)
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
+            "Publishing to the KMS-encrypted order-events topic needs kms:GenerateDataKey* on its key; CDK's "
+            "topic grant scopes it to that one key.",
+        )
+        cancel_window_queue.grant_send_messages(role)
+        orders_table.grant_read_data(role)
+        # Hand-off producer: write-only, and only under incoming/ (no read, list, delete or overwrite ACLs).
+        handoff_objects = handoff_bucket.arn_for_objects(f"{HANDOFF_PREFIX}*")
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:PutObject"], resources=[handoff_objects]))
+        acknowledge_wildcard_resource(
+            role,
+            handoff_objects,
+            "Producers write hand-off objects under unique keys below incoming/; s3:PutObject only, nothing else.",
+        )
+
+        def discovery(name: str, value: str, description: str) -> ssm.StringParameter:
+            return ssm.StringParameter(
+                self,
+                "".join(part.capitalize() for part in name.split("-")) + "Parameter",
+                parameter_name=config.parameter_name("discovery", name),
+                string_value=value,
+                description=description,
+            )
+
+        self.backend_url_parameter = discovery(
+            "backend-url", f"http://{self.tier.load_balancer.load_balancer_dns_name}", "Internal backend ALB URL"
+        )
+        discovery("order-events-topic-arn", order_events_topic.topic_arn, "SNS topic for order events")
+        discovery("cancel-queue-url", cancel_window_queue.queue_url, "Order cancel-window delay queue URL")
+        discovery("orders-table", orders_table.table_name, "Orders DynamoDB table name")
+        discovery("handoff-bucket", handoff_bucket.bucket_name, "S3 hand-off bucket (write under incoming/)")
+
+
+class WebTierStack(_TierStack):
+    """Internet-facing ALB + web Auto Scaling group.
+
+    Without `certificateArn` the ALB listens on plain HTTP: that is the sandbox-only path (no domain,
+    nothing real behind it). Any stage with real users sets a certificate: HTTPS on 443, 80 redirects.
+    """
+
+    SERVICE = "storefront-web"
+    DESCRIPTION = "Storefront web tier (sessions in Redis, orders via the backend)"
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StageConfig,
+        vpc: ec2.IVpc,
+        instance_subnets: ec2.SubnetSelection,
+        security_groups: TierSecurityGroups,
+        sessions: SessionsStack,
+        assets_bucket: s3.IBucket,
+        **kwargs,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.tier = self._build_tier(
+            config=config,
+            vpc=vpc,
+            instance_subnets=instance_subnets,
+            internet_facing=True,
+            load_balancer_group=security_groups.web_alb,
+            instance_group=security_groups.web_instances,
+            min_capacity=config.web_min_capacity,
+            max_capacity=config.web_max_capacity,
+            sessions=sessions,
+            requests_per_target_per_minute=WEB_REQUESTS_PER_TARGET_PER_MINUTE,
+        )
+        assets = assets_bucket.arn_for_objects("*")
+        self.tier.role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[assets]))
+        acknowledge_wildcard_resource(
+            self.tier.role,
+            assets,
+            "The web tier serves any static asset in the assets bucket: read-only s3:GetObject on its objects.",
+        )

@@ -1,0 +1,175 @@
+"""What the end-to-end tests use: the public entry points (API, web ALB) to act, and the emulator's
+AWS APIs to observe (queue depths, DynamoDB items) and to take consumers offline.
+
+Consumers are taken offline the way an operator would: by disabling their SQS event source mapping.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from datetime import datetime, timezone
+from typing import Iterator
+
+import boto3
+from boto3.dynamodb.conditions import Key
+
+from localcloud.cli import UpResult
+from localcloud.settings import REGION, Settings
+from localcloud.storefront import Deployed, HttpClient, api_client, idempotency_key, wait_for, web_client
+
+# consumer -> (construct of its function, construct of the queue it drains)
+CONSUMERS = {
+    "fulfilment": ("Processing/FulfilmentConsumer", "Messaging/FulfilmentQueue"),
+    "notification": ("Processing/NotificationConsumer", "Messaging/NotificationQueue"),
+    "analytics": ("Processing/AnalyticsConsumer", "Messaging/AnalyticsQueue"),
+    "order_finaliser": ("Processing/OrderFinaliserConsumer", "Messaging/OrderCancelWindowQueue"),
+    "inventory_ledger": ("Processing/InventoryLedgerConsumer", "Messaging/InventoryEventsQueue"),
+}
+FANOUT = ("fulfilment", "notification", "analytics")
+
+
+class Harness:
+    def __init__(self, settings: Settings, result: UpResult) -> None:
+        self.settings = settings
+        self.result = result
+        self.deployed = Deployed(settings, settings.cdk_out)
+        self.api: HttpClient = api_client(settings, self.deployed)
+        self.sqs = settings.client("sqs")
+        self.sns = settings.client("sns")
+        self.lambda_ = settings.client("lambda")
+        self.sfn = settings.client("stepfunctions")
+        self.dynamodb = boto3.resource(
+            "dynamodb", endpoint_url=settings.endpoint, region_name=REGION,
+            aws_access_key_id="test", aws_secret_access_key="test",
+        )
+
+    # --- entry points ------------------------------------------------------------------------
+
+    def browser(self) -> HttpClient:
+        """A new browser session against the internet-facing ALB."""
+        return web_client(self.settings, self.result.tiers["web"].load_balancer_name)
+
+    def place_order(self, items: list[dict], *, customer_id: str = "e2e-customer", key: str | None = None,
+                    **extra) -> tuple[int, dict]:
+        response = self.api.post(
+            "/orders",
+            {"customer_id": customer_id, "items": items, "currency": "EUR", **extra},
+            headers={"Idempotency-Key": key or idempotency_key()},
+        )
+        return response.status, response.body
+
+    # --- resources ---------------------------------------------------------------------------
+
+    def queue_url(self, consumer: str) -> str:
+        return self.deployed.physical_id(f"{CONSUMERS[consumer][1]}/Queue")
+
+    def dlq_url(self, consumer: str) -> str:
+        return self.deployed.physical_id(f"{CONSUMERS[consumer][1]}/Dlq")
+
+    def topic_arn(self) -> str:
+        return self.deployed.physical_id("Messaging/OrderEventsTopic")
+
+    def table(self, name: str):
+        """`Orders`, `Idempotency` or `Inventory`."""
+        return self.dynamodb.Table(self.deployed.physical_id(f"Data/{name}Table"))
+
+    def esm_uuid(self, consumer: str) -> str:
+        function = CONSUMERS[consumer][0]
+        paths = self.deployed.paths(rf"^{function}/Function/SqsEventSource")
+        assert len(paths) == 1, paths
+        return self.deployed.physical_id(paths[0])
+
+    # --- observation -------------------------------------------------------------------------
+
+    def depth(self, queue_url: str) -> int:
+        """Messages in the queue: visible, in flight and delayed."""
+        attrs = self.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
+        return sum(int(attrs.get(a, 0)) for a in (
+            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed"))
+
+    def visible(self, queue_url: str) -> int:
+        attrs = self.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"])
+        return int(attrs["Attributes"]["ApproximateNumberOfMessages"])
+
+    def order(self, order_id: str) -> dict | None:
+        return self.table("Orders").get_item(Key={"pk": f"ORDER#{order_id}", "sk": "META"}).get("Item")
+
+    def order_items(self, order_id: str) -> dict[str, dict]:
+        """Every item of one order's partition, by sort key (META, NOTIFICATION, APPROVAL, ...)."""
+        items = self.table("Orders").query(KeyConditionExpression=Key("pk").eq(f"ORDER#{order_id}"))["Items"]
+        return {item["sk"]: item for item in items}
+
+    def analytics(self, event_type: str, day: str | None = None) -> dict:
+        day = day or datetime.now(timezone.utc).strftime("%Y-%m-%d")
+        return self.table("Orders").get_item(Key={"pk": f"ANALYTICS#{day}", "sk": event_type}).get("Item") or {}
+
+    def wait_until_drained(self, consumers=FANOUT, timeout: float = 120) -> None:
+        """Every listed work queue empty: earlier tests' messages cannot leak into this one."""
+        urls = [self.queue_url(c) for c in consumers]
+        wait_for(lambda: all(self.depth(u) == 0 for u in urls), timeout, f"queues of {consumers} to drain")
+
+    # --- consumers offline / back ------------------------------------------------------------
+
+    def set_consumer(self, consumer: str, enabled: bool) -> None:
+        uuid = self.esm_uuid(consumer)
+        self.lambda_.update_event_source_mapping(UUID=uuid, Enabled=enabled)
+        wanted = "Enabled" if enabled else "Disabled"
+        wait_for(lambda: self.lambda_.get_event_source_mapping(UUID=uuid)["State"] == wanted, 30,
+                 f"{consumer} event source mapping {wanted}")
+
+    @contextlib.contextmanager
+    def consumers_offline(self, *consumers: str) -> Iterator[None]:
+        for consumer in consumers:
+            self.set_consumer(consumer, False)
+        time.sleep(1.5)  # a batch the poller took before the switch finishes first
+        try:
+            yield
+        finally:
+            for consumer in consumers:
+                self.set_consumer(consumer, True)
+
+    def resume_all_consumers(self) -> None:
+        for consumer in CONSUMERS:
+            uuid = self.esm_uuid(consumer)
+            if self.lambda_.get_event_source_mapping(UUID=uuid)["State"] != "Enabled":
+                self.set_consumer(consumer, True)
+
+    # --- inventory and checkout ----------------------------------------------------------------
+
+    def stock(self, sku: str, on_hand: int) -> None:
+        """The warehouse's part (not an API of the storefront): this SKU has exactly `on_hand` units."""
+        self.table("Inventory").put_item(Item={"sku": sku, "on_hand": on_hand, "reserved": 0})
+
+    def inventory(self, sku: str) -> tuple[int, int]:
+        item = self.table("Inventory").get_item(Key={"sku": sku}, ConsistentRead=True)["Item"]
+        return int(item["on_hand"]), int(item.get("reserved", 0))
+
+    def recorded_order(self, items: list[dict], **extra) -> str:
+        """An order placed through the API and recorded by fulfilment: ready for checkout."""
+        status, body = self.place_order(items, **extra)
+        assert status == 202, body
+        wait_for(lambda: self.order(body["order_id"]), 60, f"order {body['order_id']} recorded")
+        return body["order_id"]
+
+    def checkout(self, order_id: str, **payment) -> str:
+        response = self.api.post(f"/orders/{order_id}/checkout", payment)
+        assert response.status == 202, response.body
+        return response.body["execution_arn"]
+
+    def finished_execution(self, execution_arn: str, timeout: float = 90) -> dict:
+        return wait_for(
+            lambda: (e := self.sfn.describe_execution(executionArn=execution_arn))["status"] != "RUNNING" and e,
+            timeout, f"checkout execution {execution_arn.rsplit(':', 1)[-1]} to finish",
+        )
+
+    def history(self, execution_arn: str) -> list[dict]:
+        events = []
+        for page in self.sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
+            events.extend(page["events"])
+        return events
+
+    def states_entered(self, execution_arn: str) -> list[str]:
+        return [e["stateEnteredEventDetails"]["name"] for e in self.history(execution_arn)
+                if "stateEnteredEventDetails" in e]

@@ -1,0 +1,151 @@
+"""The API front door: keys and a usage plan on every method, requests validated at the gateway,
+structured access logs, tracing, per-stage endpoint type, and least-privilege function roles."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from stacks.api_stack import IDEMPOTENCY_HEADER
+from tests.infra.test_processing import actions_of, cross_stack_target, logical_id, resources, statements
+
+ROUTES = {
+    ("POST", "/orders"), ("GET", "/orders/{order_id}"), ("DELETE", "/orders/{order_id}"),
+    ("POST", "/orders/{order_id}/checkout"), ("GET", "/approvals"), ("POST", "/approvals/{order_id}"),
+}
+
+
+def resource_paths(template: dict) -> dict[str, str]:
+    """Logical id of each AWS::ApiGateway::Resource -> its full path."""
+    nodes = resources(template, "AWS::ApiGateway::Resource")
+
+    def path(logical: str) -> str:
+        props = nodes[logical]["Properties"]
+        parent = props["ParentId"]
+        prefix = path(parent["Ref"]) if "Ref" in parent else ""
+        return f"{prefix}/{props['PathPart']}"
+
+    return {logical: path(logical) for logical in nodes}
+
+
+def methods(template: dict) -> dict[tuple[str, str], dict]:
+    paths = resource_paths(template)
+    return {
+        (m["Properties"]["HttpMethod"], paths[m["Properties"]["ResourceId"]["Ref"]]): m["Properties"]
+        for m in resources(template, "AWS::ApiGateway::Method").values()
+    }
+
+
+@pytest.fixture(scope="module")
+def api(sandbox) -> dict:
+    return sandbox.templates["api"]
+
+
+def test_routes_match_the_design_and_all_need_an_api_key(api):
+    found = methods(api)
+    assert set(found) == ROUTES
+    for route, method in found.items():
+        assert method["ApiKeyRequired"] is True, route
+        assert method["Integration"]["Type"] == "AWS_PROXY", route
+
+
+def test_post_orders_validates_body_and_idempotency_header(api):
+    method = methods(api)[("POST", "/orders")]
+    assert method["RequestParameters"] == {f"method.request.header.{IDEMPOTENCY_HEADER}": True}
+    validator = api["Resources"][method["RequestValidatorId"]["Ref"]]["Properties"]
+    assert validator["ValidateRequestBody"] is True and validator["ValidateRequestParameters"] is True
+    model = api["Resources"][method["RequestModels"]["application/json"]["Ref"]]["Properties"]
+    schema = model["Schema"]
+    assert {"items", "customer_id"} <= set(schema["required"])
+    items = schema["properties"]["items"]
+    assert items["type"] == "array" and items["minItems"] == 1
+    assert set(items["items"]["required"]) == {"sku", "quantity", "unit_price"}
+    assert items["items"]["properties"]["quantity"]["minimum"] == 1
+
+
+def test_approval_decision_body_is_validated(api):
+    method = methods(api)[("POST", "/approvals/{order_id}")]
+    assert api["Resources"][method["RequestValidatorId"]["Ref"]]["Properties"]["ValidateRequestBody"] is True
+    schema = api["Resources"][method["RequestModels"]["application/json"]["Ref"]]["Properties"]["Schema"]
+    assert schema["properties"]["decision"]["enum"] == ["approve", "reject"]
+    assert schema["required"] == ["decision"] and schema["additionalProperties"] is False
+
+
+def test_invalid_bodies_get_a_readable_400(api):
+    responses = {r["Properties"]["ResponseType"]: r["Properties"] for r in resources(api, "AWS::ApiGateway::GatewayResponse").values()}
+    body = responses["BAD_REQUEST_BODY"]
+    assert body["StatusCode"] == "400"
+    assert "$context.error.validationErrorString" in body["ResponseTemplates"]["application/json"]
+    assert IDEMPOTENCY_HEADER in responses["BAD_REQUEST_PARAMETERS"]["ResponseTemplates"]["application/json"]
+
+
+@pytest.mark.parametrize("stage", ["sandbox", "production"])
+def test_usage_plan_throttle_and_quota_come_from_config(stage, request):
+    synthesized = request.getfixturevalue(stage)
+    template, config = synthesized.templates["api"], synthesized.app.config
+    (plan,) = resources(template, "AWS::ApiGateway::UsagePlan").values()
+    props = plan["Properties"]
+    assert props["Throttle"] == {"RateLimit": config.api_rate_limit, "BurstLimit": config.api_burst_limit}
+    assert props["Quota"] == {"Limit": config.api_quota_per_day, "Period": "DAY"}
+    (stage_id,) = resources(template, "AWS::ApiGateway::Stage")
+    assert [s["Stage"] for s in props["ApiStages"]] == [{"Ref": stage_id}]
+    (key_link,) = resources(template, "AWS::ApiGateway::UsagePlanKey").values()
+    assert key_link["Properties"]["KeyType"] == "API_KEY"
+    assert logical_id(key_link["Properties"]["KeyId"]) in resources(template, "AWS::ApiGateway::ApiKey")
+
+
+def test_stage_is_traced_throttled_and_access_logged_as_json(sandbox, api):
+    (stage,) = resources(api, "AWS::ApiGateway::Stage").values()
+    props = stage["Properties"]
+    assert props["TracingEnabled"] is True
+    fields = json.loads(props["AccessLogSetting"]["Format"])  # valid JSON, one object per request
+    assert {"requestId", "traceId", "status", "apiKeyId"} <= set(fields)
+    log_group = props["AccessLogSetting"]["DestinationArn"]["Fn::Join"][1][-1]
+    assert api["Resources"][log_group["Ref"]]["Properties"]["RetentionInDays"] == sandbox.app.config.log_retention_days
+    (defaults,) = [m for m in props["MethodSettings"] if m["ResourcePath"] == "/*" and m["HttpMethod"] == "*"]
+    assert defaults["ThrottlingRateLimit"] == sandbox.app.config.api_rate_limit
+    assert defaults["ThrottlingBurstLimit"] == sandbox.app.config.api_burst_limit
+    assert defaults["LoggingLevel"] in {"ERROR", "INFO"} and defaults["DataTraceEnabled"] is False
+    (account,) = resources(api, "AWS::ApiGateway::Account").values()
+    assert "CloudWatchRoleArn" in account["Properties"]
+
+
+@pytest.mark.parametrize("stage, endpoint", [("sandbox", "REGIONAL"), ("production", "EDGE")])
+def test_endpoint_type_per_stage(stage, endpoint, request):
+    (api,) = resources(request.getfixturevalue(stage).templates["api"], "AWS::ApiGateway::RestApi").values()
+    assert api["Properties"]["EndpointConfiguration"]["Types"] == [endpoint]
+
+
+def test_web_acl_protects_the_stage(api):
+    (association,) = resources(api, "AWS::WAFv2::WebACLAssociation").values()
+    (stage_id,) = resources(api, "AWS::ApiGateway::Stage")
+    assert stage_id in json.dumps(association["Properties"]["ResourceArn"])
+    (acl,) = resources(api, "AWS::WAFv2::WebACL").values()
+    assert any("RateBasedStatement" in r["Statement"] for r in acl["Properties"]["Rules"])
+
+
+def test_approvals_function_may_complete_only_checkout_tasks(sandbox, api):
+    stmts = statements(api, "ApprovalsApiRole")
+    (task,) = [s for s in stmts if "states:SendTaskSuccess" in actions_of([s])]
+    assert actions_of([task]) == {"states:SendTaskSuccess", "states:SendTaskFailure"}
+    key, value = cross_stack_target(sandbox, task["Resource"])  # the checkout state machine, not "*"
+    assert key == "workflow" and logical_id(value).startswith("Checkout")
+    assert not any(a.startswith(("sns:", "states:Start")) for a in actions_of(stmts))
+    for statement in stmts:  # its only queue is its own dead-letter queue
+        if "sqs:SendMessage" in actions_of([statement]):
+            assert logical_id(statement["Resource"]).startswith("LambdaPackagingAsyncInvokeFailures")
+
+
+def test_orders_function_grants(sandbox, api):
+    stmts = statements(api, "OrdersApiRole")
+    granted = actions_of(stmts)
+    assert {"sns:Publish", "sqs:SendMessage", "states:StartExecution", "dynamodb:PutItem"} <= granted
+    assert not {"states:SendTaskSuccess", "s3:PutObject"} & granted
+    (start,) = [s for s in stmts if "states:StartExecution" in actions_of([s])]
+    assert cross_stack_target(sandbox, start["Resource"])[0] == "workflow"
+
+
+def test_api_url_is_published_for_service_discovery(sandbox, api):
+    names = [p["Properties"]["Name"] for p in resources(api, "AWS::SSM::Parameter").values()]
+    assert names == [sandbox.app.config.parameter_name("discovery", "api-url")]

@@ -1,0 +1,224 @@
+"""Checkout saga steps: reservations, payments, shipping, status; their errors and compensations."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import pytest
+from pydantic import ValidationError
+
+from shared import errors
+from shared.models import Order, OrderItem, to_item
+
+ITEMS = [{"sku": "SKU-1", "quantity": 3, "unit_price": 10.0}, {"sku": "SKU-2", "quantity": 1, "unit_price": 2.5}]
+
+
+@pytest.fixture
+def checkout(load_handler):
+    return load_handler("checkout.handler")
+
+
+@pytest.fixture
+def stock(aws):
+    inventory = aws.table("inventory")
+    inventory.put_item(Item={"sku": "SKU-1", "on_hand": 10, "reserved": 0})
+    inventory.put_item(Item={"sku": "SKU-2", "on_hand": 1, "reserved": 0})
+
+    def read(sku: str) -> tuple[int, int]:
+        item = inventory.get_item(Key={"sku": sku}, ConsistentRead=True)["Item"]
+        return int(item["on_hand"]), int(item["reserved"])
+
+    return read
+
+
+def state(order_id: str = "order-1", payment_token: str = "tok_visa", **extra) -> dict:
+    """The execution input as orders_api builds it (plus what earlier steps added)."""
+    return {
+        "order_id": order_id, "customer_id": "customer-1", "items": ITEMS, "total": 32.5, "currency": "EUR",
+        "channel": "api", "placed_at": "2025-01-01T10:00:00Z", "payment_token": payment_token,
+        "correlation_id": "corr-1", **extra,
+    }
+
+
+def ledger_messages(aws) -> list[dict]:
+    return aws.receive("inventory")
+
+
+def test_error_class_names_are_the_state_machine_error_names():
+    # Lambda reports `errorType` = the class name; the state machine's Retry/Catch match these strings.
+    assert [cls.__name__ for cls in (errors.PaymentDeclined, errors.OutOfStock, errors.PaymentGatewayUnavailable,
+                                     errors.ApprovalRejected)] == [
+        "PaymentDeclined", "OutOfStock", "PaymentGatewayUnavailable", "ApprovalRejected"]
+
+
+# --- reserve / release -----------------------------------------------------------------------------
+
+
+def test_reserve_holds_stock_once_and_sends_an_ordered_ledger_event(aws, checkout, stock, lambda_context):
+    step = {"order_id": "order-1", "sku": "SKU-1", "quantity": 3}
+
+    first = checkout.reserve_item(step, lambda_context)
+    replay = checkout.reserve_item(step, lambda_context)  # Step Functions retried the task
+
+    assert first["replayed"] is False and replay["replayed"] is True
+    assert stock("SKU-1") == (7, 3)
+    [message] = ledger_messages(aws)  # the replay's message was deduplicated by SQS
+    assert message["Attributes"]["MessageGroupId"] == "SKU-1"
+    assert message["Attributes"]["MessageDeduplicationId"] == "order-1:reserve:SKU-1"
+    assert json.loads(message["Body"])["event_type"] == "ItemReserved"
+
+
+def test_reserve_without_enough_stock_raises_out_of_stock_and_changes_nothing(aws, checkout, stock, lambda_context):
+    with pytest.raises(errors.OutOfStock):
+        checkout.reserve_item({"order_id": "order-1", "sku": "SKU-2", "quantity": 2}, lambda_context)
+    with pytest.raises(errors.OutOfStock):
+        checkout.reserve_item({"order_id": "order-1", "sku": "UNKNOWN", "quantity": 1}, lambda_context)
+
+    assert stock("SKU-2") == (1, 0)
+    assert ledger_messages(aws) == []
+    assert aws.items("orders") == []  # no reservation marker left behind
+
+
+def test_release_after_reserve_restores_inventory_once(aws, checkout, stock, lambda_context):
+    step = {"order_id": "order-1", "sku": "SKU-1", "quantity": 3}
+    checkout.reserve_item(step, lambda_context)
+
+    assert checkout.release_item(step, lambda_context)["released"] is True
+    assert checkout.release_item(step, lambda_context)["released"] is False  # idempotent
+
+    assert stock("SKU-1") == (10, 0)
+    assert [json.loads(m["Body"])["event_type"] for m in ledger_messages(aws)] == ["ItemReserved", "ItemReleased"]
+
+
+def test_compensation_releases_only_what_was_reserved(aws, checkout, stock, lambda_context):
+    """The Map reserves SKU-1, SKU-2 fails OutOfStock; compensation releases every item of the order."""
+    checkout.reserve_item({"order_id": "order-1", "sku": "SKU-1", "quantity": 3}, lambda_context)
+    with pytest.raises(errors.OutOfStock):
+        checkout.reserve_item({"order_id": "order-1", "sku": "SKU-2", "quantity": 5}, lambda_context)
+
+    for item in ITEMS[:1] + [{"sku": "SKU-2", "quantity": 5}]:
+        checkout.release_item({"order_id": "order-1", **item}, lambda_context)
+
+    assert stock("SKU-1") == (10, 0) and stock("SKU-2") == (1, 0)
+
+
+def test_another_order_cannot_release_my_reservation(aws, checkout, stock, lambda_context):
+    checkout.reserve_item({"order_id": "order-1", "sku": "SKU-1", "quantity": 3}, lambda_context)
+
+    assert checkout.release_item({"order_id": "order-2", "sku": "SKU-1", "quantity": 3}, lambda_context)["released"] is False
+    assert stock("SKU-1") == (7, 3)
+
+
+def test_malformed_step_payload_fails_the_step(aws, checkout, lambda_context):
+    with pytest.raises(ValidationError):
+        checkout.reserve_item({"order_id": "order-1", "sku": "SKU-1", "quantity": 0}, lambda_context)
+
+
+# --- payments -------------------------------------------------------------------------------------------
+
+
+def test_charge_succeeds_once_and_records_a_payment_event(aws, checkout, lambda_context):
+    payment = checkout.charge_payment(state(), lambda_context)
+    replay = checkout.charge_payment(state(), lambda_context)
+
+    assert payment == replay
+    assert payment["status"] == "CHARGED" and payment["amount"] == 32.5 and payment["currency"] == "EUR"
+    [message] = ledger_messages(aws)
+    assert message["Attributes"]["MessageGroupId"] == "order-1"  # payment events are ordered per order
+    assert json.loads(message["Body"])["event_type"] == "PaymentCharged"
+
+
+def test_declined_card_raises_payment_declined(aws, checkout, lambda_context):
+    with pytest.raises(errors.PaymentDeclined):
+        checkout.charge_payment(state(payment_token="card-0002"), lambda_context)
+    assert ledger_messages(aws) == []
+
+
+def test_flaky_gateway_fails_n_times_then_charges(aws, checkout, lambda_context):
+    for _ in range(2):
+        with pytest.raises(errors.PaymentGatewayUnavailable):
+            checkout.charge_payment(state(payment_token="flaky-2"), lambda_context)
+
+    payment = checkout.charge_payment(state(payment_token="flaky-2"), lambda_context)
+
+    assert payment["status"] == "CHARGED"
+    attempts = aws.table("orders").get_item(Key={"pk": "ORDER#order-1", "sk": "PAYMENT"})["Item"]["attempts"]
+    assert attempts == 3  # kept in DynamoDB: any Lambda instance sees the same count
+
+
+def test_refund_returns_the_recorded_charge_once(aws, checkout, lambda_context):
+    payment = checkout.charge_payment(state(), lambda_context)
+    compensation_input = state(checkout={"payment": payment, "shipping_quote": {"amount": 0}}, error={"Error": "X"})
+
+    first = checkout.refund_payment(compensation_input, lambda_context)
+    second = checkout.refund_payment(compensation_input, lambda_context)
+
+    assert first["status"] == second["status"] == "REFUNDED"
+    assert first["replayed"] is False and second["replayed"] is True
+    events = [json.loads(m["Body"])["event_type"] for m in ledger_messages(aws)]
+    assert events == ["PaymentCharged", "PaymentRefunded"]
+
+
+def test_refund_of_an_order_never_charged_does_nothing(aws, checkout, lambda_context):
+    fake_payment = {"charge_id": "ch_1", "amount": 1, "currency": "EUR", "status": "CHARGED"}
+    result = checkout.refund_payment(state(checkout={"payment": fake_payment}), lambda_context)
+
+    assert result["status"] == "NOT_CHARGED"
+    assert ledger_messages(aws) == []
+
+
+# --- shipping and status --------------------------------------------------------------------------------
+
+
+def test_quote_shipping(aws, checkout, lambda_context):
+    assert checkout.quote_shipping(state(), lambda_context) == {
+        "amount": 6.9, "currency": "EUR", "carrier": "standard", "estimated_days": 3}
+    assert checkout.quote_shipping(state(total=150), lambda_context)["amount"] == 0.0
+
+
+def test_ship_order_publishes_order_shipped(aws, checkout, lambda_context):
+    shipment = checkout.ship_order(state(), lambda_context)
+
+    assert shipment["tracking_number"].startswith("TRK-")
+    [message] = aws.receive("probe")
+    body = json.loads(message["Body"])
+    assert body["event_type"] == "OrderShipped" and body["order_id"] == "order-1" and body["total"] == 32.5
+    assert message["MessageAttributes"]["correlation_id"]["StringValue"] == "corr-1"
+    assert aws.receive("fulfilment") == []  # filtered out: fulfilment does not subscribe to OrderShipped
+    assert len(aws.receive("notification")) == 1
+
+
+def _store_order(aws, status: str) -> None:
+    order = Order(order_id="order-1", customer_id="c", channel="api", status=status,
+                  placed_at=datetime.now(timezone.utc), items=[OrderItem(sku="SKU-1", quantity=1, unit_price=Decimal(1))])
+    aws.table("orders").put_item(Item=to_item(order, pk="ORDER#order-1", sk="META"))
+
+
+def _status(aws) -> str:
+    return aws.table("orders").get_item(Key={"pk": "ORDER#order-1", "sk": "META"})["Item"]["status"]
+
+
+def test_mark_order_follows_the_lifecycle(aws, checkout, lambda_context):
+    _store_order(aws, "CONFIRMED")
+
+    assert checkout.mark_order({"order_id": "order-1", "status": "COMPLETED"}, lambda_context)["changed"] is True
+    assert checkout.mark_order({"order_id": "order-1", "status": "COMPLETED"}, lambda_context)["changed"] is False
+    with pytest.raises(errors.InvalidStatusTransition):
+        checkout.mark_order({"order_id": "order-1", "status": "CANCELLED", "reason": "PaymentDeclined"}, lambda_context)
+    assert _status(aws) == "COMPLETED"
+
+
+def test_mark_cancelled_keeps_the_reason(aws, checkout, lambda_context):
+    _store_order(aws, "RECEIVED")
+
+    checkout.mark_order({"order_id": "order-1", "status": "CANCELLED", "reason": "PaymentDeclined"}, lambda_context)
+
+    item = aws.table("orders").get_item(Key={"pk": "ORDER#order-1", "sk": "META"})["Item"]
+    assert item["status"] == "CANCELLED" and item["cancel_reason"] == "PaymentDeclined"
+
+
+def test_mark_order_of_a_missing_order_fails(aws, checkout, lambda_context):
+    with pytest.raises(errors.OrderNotFound):
+        checkout.mark_order({"order_id": "missing", "status": "COMPLETED"}, lambda_context)

@@ -1,0 +1,53 @@
+"""The Lambda table of docs/design.md is the contract with the stacks: every handler path it names
+exists, and each handler module imports with no environment variable beyond the ones listed for it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+DESIGN = Path(__file__).resolve().parents[3] / "docs" / "design.md"
+STOREFRONT_VARIABLES = {
+    "ORDER_EVENTS_TOPIC_ARN", "ORDERS_TABLE", "IDEMPOTENCY_TABLE", "CANCEL_QUEUE_URL", "CHECKOUT_STATE_MACHINE_ARN",
+    "INVENTORY_TABLE", "INVENTORY_EVENTS_QUEUE_URL", "HANDOFF_BUCKET",
+}
+
+
+def design_functions() -> list[tuple[str, list[str], set[str]]]:
+    """(module, [handler functions], {env vars}) for each row of the Lambda functions table."""
+    section = DESIGN.read_text().split("## Lambda functions", 1)[1].split("\n## ", 1)[0]
+    rows = []
+    for line in section.splitlines():
+        # A `|` inside backticks (`"approve"|"reject"`) is not a column separator.
+        line = re.sub(r"`[^`]*`", lambda code: code.group(0).replace("|", "/"), line)
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) != 4 or not cells[1].startswith("`"):
+            continue
+        paths = re.findall(r"`([^`]+)`", cells[1])
+        module, _, first = paths[0].rpartition(".")
+        handlers = [first] + [path.lstrip(".") for path in paths[1:]]
+        rows.append((module, handlers, set(re.findall(r"`([A-Z_]+)`", cells[3]))))
+    return rows
+
+
+FUNCTIONS = design_functions()
+
+
+def test_the_design_table_was_read():
+    assert len(FUNCTIONS) == 10
+    assert ("checkout.handler", ["reserve_item", "release_item", "charge_payment", "refund_payment",
+                                 "quote_shipping", "ship_order", "mark_order"]) in [(m, h) for m, h, _ in FUNCTIONS]
+
+
+@pytest.mark.parametrize(("module", "handlers", "variables"), FUNCTIONS, ids=[f"{m}:{h[0]}" for m, h, _ in FUNCTIONS])
+def test_handler_exists_and_needs_only_its_documented_variables(aws, load_handler, monkeypatch, module, handlers,
+                                                                 variables):
+    for name in STOREFRONT_VARIABLES - variables:
+        monkeypatch.delenv(name, raising=False)
+
+    loaded = load_handler(module)
+
+    for handler in handlers:
+        assert callable(getattr(loaded, handler)), f"{module}.{handler}"
