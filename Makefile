@@ -45,7 +45,7 @@ redis: ## install Debian's redis-server when it is missing
 toolchain: $(VENV_STAMP) $(NODE_STAMP) ## Python venv + Node 22 + CDK CLI
 	@echo "node $$(node --version), cdk $$(cdk --version), $$($(VENV)/bin/python --version)"
 
-setup: toolchain $(CLOUD_STAMP) redis ## everything: toolchain, local-cloud venv, redis-server
+setup: toolchain $(CLOUD_STAMP) redis graphviz ## everything: toolchain, local-cloud venv, redis-server, graphviz
 
 synth: toolchain ## synthesize every stack into cdk.out (STAGE=sandbox|production|local)
 	cdk synth -c stage=$(STAGE) --quiet
@@ -56,7 +56,7 @@ lint: synth ## cfn-lint over every template in cdk.out
 test: setup ## unit, infra and end-to-end (local cloud) tests
 	$(VENV)/bin/python -m pytest
 
-test-fast: toolchain ## unit + infra tests only (no local cloud)
+test-fast: toolchain redis graphviz ## unit + infra tests only (no local cloud)
 	$(VENV)/bin/python -m pytest tests/unit tests/infra
 
 local: setup ## deploy every stack to the local cloud and run the storefront scenario

@@ -82,7 +82,7 @@ def status(settings: Settings, say) -> int:
     health = runtime.emulator_health(settings)
     say(f"MiniStack at {settings.endpoint}: {'up ' + health.get('version', '') if health else 'down'}")
     say(f"redis at {settings.host}:{settings.redis_port}: {'up' if runtime.redis_ping(settings.host, settings.redis_port) else 'down'}")
-    for name in ("ministack", "redis", *(f"{t}-{i}" for t in tiers.TIER_NETWORK for i in (1, 2))):
+    for name in ("ministack", "redis", *(f"{t}-{i}" for t in tiers.TIER_BASE_PORT for i in (1, 2))):
         proc = ManagedProcess(name, settings.state_dir)
         if proc.recorded():
             say(f"  {name}: {'running pid ' + str(proc.pid()) if proc.alive() else 'not running (stale pid file)'}")

@@ -431,7 +431,8 @@ _WORKER_ERROR_LINE_WITH_TYPE = (
     '"trace": traceback.format_exc()})'
 )
 LAMBDA_ERROR_TYPE = "Lambda error type (exception class name)"
-RUNTIME_PATCHES = (LAMBDA_ERROR_TYPE,)
+ALB_TARGET_PORT = "ALB targets keyed by id and port"
+RUNTIME_PATCHES = (LAMBDA_ERROR_TYPE, ALB_TARGET_PORT)
 
 
 def _patch_lambda_error_type() -> None:
@@ -466,8 +467,46 @@ def _patch_lambda_error_type() -> None:
     lambda_svc._execute_function_warm = execute_warm_with_error_type
 
 
+# MiniStack's RegisterTargets/DeregisterTargets key a target by its Id alone: registering
+# 127.0.0.1:8081 and 127.0.0.1:8082 keeps only the first. AWS keys a target by Id and Port (one
+# instance may serve on several ports), and MiniStack's data plane already connects to the target's
+# own Port. With the patch the tier processes all listen on 127.0.0.1, each on its own port.
+def _patch_alb_target_port() -> None:
+    from ministack.services import alb
+
+    def key(target: dict, tg_arn: str) -> tuple[str, int]:
+        return target["Id"], int(target.get("Port") or alb._tgs[tg_arn].get("Port") or 80)
+
+    def register_targets(params):
+        tg_arn = alb._p(params, "TargetGroupArn")
+        if tg_arn not in alb._tgs:
+            return alb._error("TargetGroupNotFound", f"Target group '{tg_arn}' not found.")
+        existing = alb._targets.setdefault(tg_arn, [])
+        known = {key(t, tg_arn) for t in existing}
+        for target in alb._parse_targets_param(params):
+            if key(target, tg_arn) not in known:
+                existing.append(target)
+                known.add(key(target, tg_arn))
+        return alb._empty("RegisterTargets")
+
+    def deregister_targets(params):
+        tg_arn = alb._p(params, "TargetGroupArn")
+        if tg_arn not in alb._tgs:
+            return alb._error("TargetGroupNotFound", f"Target group '{tg_arn}' not found.")
+        gone = {key(t, tg_arn) for t in alb._parse_targets_param(params)}
+        alb._targets[tg_arn] = [t for t in alb._targets.get(tg_arn, []) if key(t, tg_arn) not in gone]
+        return alb._empty("DeregisterTargets")
+
+    for action in ("RegisterTargets", "DeregisterTargets"):
+        if action not in alb._ACTION_MAP:
+            raise RuntimeError(f"MiniStack's ALB has no {action} handler: review the target-port patch in compat.py")
+    alb._ACTION_MAP["RegisterTargets"] = register_targets
+    alb._ACTION_MAP["DeregisterTargets"] = deregister_targets
+
+
 def install_runtime_patches() -> list[str]:
     _patch_lambda_error_type()
+    _patch_alb_target_port()
     return list(RUNTIME_PATCHES)
 
 

@@ -1,11 +1,10 @@
 """Run the web and backend tiers as local processes and register them as their ALBs' targets.
 
 On AWS each tier is an Auto Scaling group whose instances the ALB target group tracks. MiniStack's
-Auto Scaling group launches nothing, so `up` plays the instances: two processes per tier, each on
-its own loopback address (web 127.0.1.N, backend 127.0.2.N). Own addresses, not ports, because
-MiniStack's ALB keys a target by its Id alone and connects to the Id as a host name
-(ministack/services/alb.py `_register_targets`, `_proxy_http_target`): two targets `127.0.0.1`
-with different ports would collapse into one.
+Auto Scaling group launches nothing, so `up` plays the instances: two processes per tier, all on
+127.0.0.1, each on its own port (web 8081-8082, backend 8091-8092), registered with that port as an
+instance target. MiniStack keys a target by Id alone, so two ports of one host would collapse into
+one target; compat's ALB_TARGET_PORT runtime patch keys them by Id and Port, as AWS does.
 
 MiniStack's ALB has no health checks (every target reports healthy), so a dead instance keeps
 receiving its share of requests until it is deregistered; `replace_dead_targets` is what the ALB
@@ -25,7 +24,7 @@ from localcloud.processes import ManagedProcess, wait_until
 from localcloud.settings import ROOT, Settings
 
 INSTANCES_PER_TIER = 2
-TIER_NETWORK = {"web": "127.0.1", "backend": "127.0.2"}  # /24 of loopback addresses per tier
+TIER_BASE_PORT = {"web": 8080, "backend": 8090}  # instance N listens on base + N
 TIER_SCHEME = {"web": "internet-facing", "backend": "internal"}
 
 
@@ -94,7 +93,7 @@ def discover(settings: Settings) -> dict[str, Tier]:
         tg = elbv2.describe_target_groups(TargetGroupArns=[tg_arn])["TargetGroups"][0]
         port = int(tg.get("Port") or 8080)
         instances = [
-            Instance(tier, i, f"{TIER_NETWORK[tier]}.{i}", port) for i in range(1, INSTANCES_PER_TIER + 1)
+            Instance(tier, i, settings.host, TIER_BASE_PORT[tier] + i) for i in range(1, INSTANCES_PER_TIER + 1)
         ]
         tiers[tier] = Tier(tier, lb["LoadBalancerName"], lb["DNSName"], tg_arn, port, instances)
     return tiers
@@ -186,9 +185,10 @@ def kill(settings: Settings, instance: Instance) -> None:
 
 
 def registered_targets(settings: Settings, tier: Tier) -> list[str]:
+    """`host:port` of every target in the tier's target group."""
     elbv2 = settings.client("elbv2")
     return sorted(
-        d["Target"]["Id"]
+        f"{d['Target']['Id']}:{d['Target'].get('Port', tier.port)}"
         for d in elbv2.describe_target_health(TargetGroupArn=tier.target_group_arn)["TargetHealthDescriptions"]
     )
 
@@ -218,7 +218,7 @@ def bring_up(settings: Settings, say, timeout: float = 60.0, replace: bool = Fal
 
 def stop_all(settings: Settings) -> list[str]:
     stopped = []
-    for tier, network in TIER_NETWORK.items():
+    for tier in TIER_BASE_PORT:
         for i in range(1, INSTANCES_PER_TIER + 1):
             proc = ManagedProcess(f"{tier}-{i}", settings.state_dir)
             if proc.stop():

@@ -119,14 +119,11 @@ class EdgeStack(Stack):
 def internet_facing_resources(stacks: dict[str, Stack]) -> dict[str, str]:
     """ARNs the edge web ACL protects: the web tier's internet-facing ALB and the API stage.
 
-    A resource can carry only one web ACL: an API stage that its own stack already protects is left
-    to that ACL rather than fought over (the last association deployed would silently win)."""
+    A resource takes one web ACL (a second association silently replaces the first), so the API stack
+    has none of its own and this one protects both."""
     resources: dict[str, str] = {}
     if "web" in stacks:
         resources["WebAlb"] = stacks["web"].load_balancer.load_balancer_arn
     if "api" in stacks:
-        api_stack = stacks["api"]
-        own_acl = any(isinstance(child, wafv2.CfnWebACLAssociation) for child in api_stack.node.find_all())
-        if not own_acl:
-            resources["ApiStage"] = api_stack.rest_api.deployment_stage.stage_arn
+        resources["ApiStage"] = stacks["api"].rest_api.deployment_stage.stage_arn
     return resources

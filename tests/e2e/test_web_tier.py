@@ -19,7 +19,7 @@ def web_tier(store: Harness):
     yield tier
     # Auto Scaling's part: a replacement instance comes up and is registered again.
     tiers.bring_up(store.settings, lambda message: None)
-    assert tiers.registered_targets(store.settings, tier) == sorted(i.host for i in tier.instances)
+    assert tiers.registered_targets(store.settings, tier) == sorted(f"{i.host}:{i.port}" for i in tier.instances)
 
 
 def test_session_and_cart_survive_losing_a_web_instance(store: Harness, web_tier):

@@ -64,6 +64,22 @@ def test_post_orders_validates_body_and_idempotency_header(api):
     assert items["items"]["properties"]["quantity"]["minimum"] == 1
 
 
+def test_gateway_schema_enforces_the_same_limits_as_the_lambda_model(api):
+    """The gateway rejects early what the Lambda's pydantic model would reject anyway: the two limits
+    must agree, or a body passes one and fails the other with a different message."""
+    from lambdas.shared import models
+
+    method = methods(api)[("POST", "/orders")]
+    schema = api["Resources"][method["RequestModels"]["application/json"]["Ref"]]["Properties"]["Schema"]
+    items = schema["properties"]["items"]
+    assert items["maxItems"] == models.MAX_ITEMS
+    quantity, price = items["items"]["properties"]["quantity"], items["items"]["properties"]["unit_price"]
+    assert (quantity["minimum"], quantity["maximum"]) == (1, models.MAX_QUANTITY)
+    assert price["minimum"] == 0 and price["exclusiveMinimum"] is True  # a price of 0 is refused
+    price_field = models.OrderItem.model_fields["unit_price"]
+    assert any(getattr(m, "le", None) == price["maximum"] for m in price_field.metadata)
+
+
 def test_approval_decision_body_is_validated(api):
     method = methods(api)[("POST", "/approvals/{order_id}")]
     assert api["Resources"][method["RequestValidatorId"]["Ref"]]["Properties"]["ValidateRequestBody"] is True
@@ -117,12 +133,13 @@ def test_endpoint_type_per_stage(stage, endpoint, request):
     assert api["Properties"]["EndpointConfiguration"]["Types"] == [endpoint]
 
 
-def test_web_acl_protects_the_stage(api):
-    (association,) = resources(api, "AWS::WAFv2::WebACLAssociation").values()
-    (stage_id,) = resources(api, "AWS::ApiGateway::Stage")
-    assert stage_id in json.dumps(association["Properties"]["ResourceArn"])
-    (acl,) = resources(api, "AWS::WAFv2::WebACL").values()
-    assert any("RateBasedStatement" in r["Statement"] for r in acl["Properties"]["Rules"])
+def test_stage_has_no_acl_of_its_own_the_edge_acl_protects_it(sandbox, api):
+    """One ACL per resource: the Edge stack's (tests/infra/test_edge.py checks its rules)."""
+    assert resources(api, "AWS::WAFv2::WebACL") == {}
+    assert resources(api, "AWS::WAFv2::WebACLAssociation") == {}
+    associations = resources(sandbox.templates["edge"], "AWS::WAFv2::WebACLAssociation").values()
+    protected = [json.dumps(a["Properties"]["ResourceArn"]) for a in associations]
+    assert sum("Stage" in arn for arn in protected) == 1, protected
 
 
 def test_approvals_function_may_complete_only_checkout_tasks(sandbox, api):

@@ -301,12 +301,51 @@ print(json.dumps(lambda_svc._execute_function(lambda_svc._functions["probe"], {}
 """
 
 
+ALB_TWO_PORTS = """
+import json
+from localcloud import compat
+from ministack.services import alb
+
+if PATCHED:
+    compat.install_runtime_patches()
+tg = "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/probe/1"
+alb._tgs[tg] = {"TargetGroupArn": tg, "Port": 8080, "TargetType": "instance"}
+alb._targets[tg] = []
+def call(action, **params):
+    return alb._ACTION_MAP[action]({"TargetGroupArn": [tg], **{k: [v] for k, v in params.items()}})
+call("RegisterTargets", **{"Targets.member.1.Id": "127.0.0.1", "Targets.member.1.Port": "8081",
+                          "Targets.member.2.Id": "127.0.0.1", "Targets.member.2.Port": "8082"})
+after_register = sorted((t["Id"], t.get("Port")) for t in alb._targets[tg])
+call("DeregisterTargets", **{"Targets.member.1.Id": "127.0.0.1", "Targets.member.1.Port": "8081"})
+after_deregister = sorted((t["Id"], t.get("Port")) for t in alb._targets[tg])
+print(json.dumps({"registered": after_register, "left": after_deregister}))
+"""
+
+PROBES = {
+    compat.LAMBDA_ERROR_TYPE: LAMBDA_RAISING,
+    compat.ALB_TARGET_PORT: ALB_TWO_PORTS,
+}
+
+
+def test_every_runtime_patch_has_a_probe():
+    assert set(PROBES) == set(compat.RUNTIME_PATCHES)
+
+
 @pytest.mark.parametrize("patch", compat.RUNTIME_PATCHES)
 def test_each_runtime_patch_is_still_needed(patch):
-    assert patch == compat.LAMBDA_ERROR_TYPE
-    body = _in_cloud_venv("PATCHED = False\n" + LAMBDA_RAISING)
-    assert body["errorMessage"] == "retry me"
-    assert body["errorType"] == "Runtime.HandlerError", f"MiniStack now reports {patch} natively: delete its patch"
+    unpatched = _in_cloud_venv("PATCHED = False\n" + PROBES[patch])
+    still_needed = f"MiniStack now handles {patch!r} natively: delete its patch in localcloud/compat.py"
+    if patch == compat.LAMBDA_ERROR_TYPE:
+        assert unpatched["errorMessage"] == "retry me"
+        assert unpatched["errorType"] == "Runtime.HandlerError", still_needed
+    else:
+        # Two ports of one host collapse into the first one registered; deregistering it empties the group.
+        assert unpatched == {"registered": [["127.0.0.1", 8081]], "left": []}, still_needed
+
+
+def test_alb_keeps_one_target_per_host_and_port_as_on_aws():
+    patched = _in_cloud_venv("PATCHED = True\n" + ALB_TWO_PORTS)
+    assert patched == {"registered": [["127.0.0.1", 8081], ["127.0.0.1", 8082]], "left": [["127.0.0.1", 8082]]}
 
 
 def test_lambda_errors_carry_the_exception_class_name_as_on_aws():
