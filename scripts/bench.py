@@ -3,7 +3,9 @@
 1. Synth: the whole app vs a one-queue CDK app (the floor every CDK-in-Python app pays: Python, the
    jsii Node process, the CLI), median of N runs each, fresh output directory each run.
 2. The unit + infra test suite's wall time (`pytest tests/unit tests/infra -q`).
-3. When the local cloud is up: end-to-end orders/second and p50/p95 latency from the API call to
+3. The cold import time of each Lambda handler module (`python -X importtime`, median of N): what
+   every cold start pays before the handler runs.
+4. When the local cloud is up: end-to-end orders/second and p50/p95 latency from the API call to
    the order's record in DynamoDB (POST /orders through the API key, then poll the orders table).
 
 Prints the results and writes them to docs/benchmarks.md (latest run + a history row).
@@ -74,6 +76,7 @@ class Results:
     suite_summary: str = ""
     e2e: dict[str, float] | None = None
     e2e_note: str = ""
+    imports_ms: dict[str, float] = field(default_factory=dict)
 
     @property
     def ratio(self) -> float | None:
@@ -108,6 +111,42 @@ def measure_suite() -> tuple[float, str]:
                            ROOT, timeout=3600)
     lines = [line for line in result.stdout.strip().splitlines() if re.search(r"\d+ (passed|failed|error)", line)]
     return seconds, (lines[-1].strip("= ") if lines else f"exit code {result.returncode}")
+
+
+LAMBDAS = ROOT / "lambdas"
+# What the stacks set on every function; the handlers read them at import (clients, Powertools).
+HANDLER_ENV = {
+    "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
+    "ORDERS_TABLE": "orders", "IDEMPOTENCY_TABLE": "idempotency", "INVENTORY_TABLE": "inventory",
+    "ORDER_EVENTS_TOPIC_ARN": "arn:aws:sns:us-east-1:000000000000:events",
+    "CANCEL_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/000000000000/cancel",
+    "INVENTORY_EVENTS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/000000000000/inventory.fifo",
+    "CHECKOUT_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:000000000000:stateMachine:checkout",
+    "HANDOFF_BUCKET": "handoff", "POWERTOOLS_SERVICE_NAME": "bench", "POWERTOOLS_METRICS_NAMESPACE": "Storefront",
+}
+
+
+def measure_imports(runs: int) -> dict[str, float]:
+    """Handler package -> median cumulative import time (ms) of `<package>.handler`, each in a fresh
+    interpreter with only `lambdas/` on the path, as the Lambda runtime loads it."""
+    env = {**_env(), **HANDLER_ENV, "PYTHONPATH": str(LAMBDAS)}
+    times: dict[str, float] = {}
+    for handler in sorted(LAMBDAS.glob("*/handler.py")):
+        module = f"{handler.parent.name}.handler"
+        samples = []
+        for _ in range(runs):
+            result = subprocess.run([sys.executable, "-X", "importtime", "-c", f"import {module}"], cwd=LAMBDAS,
+                                    env=env, capture_output=True, text=True, timeout=120)
+            if result.returncode != 0:
+                raise RuntimeError(f"import {module} failed: {result.stderr.strip().splitlines()[-1:]}")
+            # "import time: self [us] | cumulative | imported package"; the module's own line is its total.
+            totals = [int(line.split("|")[1]) for line in result.stderr.splitlines()
+                      if line.startswith("import time:") and line.rsplit("|", 1)[1].strip() == module]
+            samples.append(totals[-1] / 1000)
+        times[handler.parent.name] = statistics.median(samples)
+        print(f"  import {module}: {times[handler.parent.name]:.0f} ms", file=sys.stderr)
+    return times
 
 
 def local_cloud_up() -> tuple[bool, str]:
@@ -241,6 +280,8 @@ def latest_section(r: Results, runs: int) -> str:
         lines.append(f"| synth error | `{r.synth_error}` |")
     if r.suite_seconds is not None:
         lines.append(f"| `pytest tests/unit tests/infra -q` wall time | {r.suite_seconds:.0f} s ({r.suite_summary}) |")
+    for name, ms in r.imports_ms.items():
+        lines.append(f"| cold import of `lambdas/{name}/handler.py` | {ms:.0f} ms |")
     if r.e2e:
         e = r.e2e
         lines.append(f"| end-to-end: orders recorded / posted | {e['recorded']:.0f} / {e['orders']:.0f} "
@@ -281,6 +322,8 @@ nothing fails when a number gets worse.
   floor any CDK-in-Python app pays (Python start, the jsii Node process, the CLI); the ratio says
   how much the app itself adds (constructs, cdk-nag rule packs, Lambda layer bundling).
 - **Suite**: unit + infra tests (three stages synthesized with cdk-nag, cfn-lint over every template).
+- **Cold import**: `python -X importtime -c "import <function>.handler"` with `lambdas/` on the path,
+  in a fresh interpreter: the part of every cold start that the code controls.
 - **End-to-end** (only when the local cloud is up, `make local`): orders posted through the REST API
   with the API key; latency runs from sending the request until a poll of the orders table finds the
   order (API -> Lambda -> SNS -> SQS -> fulfilment Lambda -> DynamoDB), so it includes the consumer's
@@ -308,6 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--e2e-timeout", type=float, default=180)
     parser.add_argument("--skip-suite", action="store_true")
     parser.add_argument("--skip-e2e", action="store_true")
+    parser.add_argument("--skip-imports", action="store_true")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = parser.parse_args(argv)
     if str(ROOT) not in sys.path:
@@ -319,6 +363,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_suite:
         print("test suite: pytest tests/unit tests/infra ...", file=sys.stderr)
         results.suite_seconds, results.suite_summary = measure_suite()
+    if not args.skip_imports:
+        print("cold import time of each Lambda handler ...", file=sys.stderr)
+        results.imports_ms = measure_imports(args.runs)
     if args.skip_e2e:
         results.e2e_note = "skipped (--skip-e2e)"
     else:

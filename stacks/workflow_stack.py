@@ -195,11 +195,21 @@ class WorkflowStack(Stack):
             .when(sfn.Condition.is_present("$.checkout.payment"), refund.next(release_each))
             .otherwise(release_each)
         )
+        # A failed Parallel drops the results of every branch: when the shipping quote fails after the
+        # charge went through, `$.checkout.payment` is absent although the card was charged. Unless the
+        # charge itself was declined, ask the refund task, which refunds the charge recorded in DynamoDB
+        # (or answers NOT_CHARGED).
+        compensate_after_charge_attempt = (
+            sfn.Choice(self, "MayHaveCharged")
+            .when(sfn.Condition.string_equals("$.error.Error", PAYMENT_DECLINED), release_each)
+            .otherwise(refund)
+        )
 
-        def catch_all(state: sfn.TaskStateBase | sfn.Map | sfn.Parallel, *business_errors: str) -> None:
+        def catch_all(state: sfn.TaskStateBase | sfn.Map | sfn.Parallel, *business_errors: str,
+                      handler: sfn.IChainable = compensate) -> None:
             if business_errors:
-                state.add_catch(compensate, errors=list(business_errors), result_path=on_error)
-            state.add_catch(compensate, errors=[sfn.Errors.ALL], result_path=on_error)
+                state.add_catch(handler, errors=list(business_errors), result_path=on_error)
+            state.add_catch(handler, errors=[sfn.Errors.ALL], result_path=on_error)
 
         # --- happy path ----------------------------------------------------------------------------
         reserve_each = sfn.Map(
@@ -234,7 +244,7 @@ class WorkflowStack(Stack):
             result_path="$.checkout",
         )
         pay_and_quote.branch(charge).branch(quote)
-        catch_all(pay_and_quote, PAYMENT_DECLINED)
+        catch_all(pay_and_quote, PAYMENT_DECLINED, handler=compensate_after_charge_attempt)
 
         approval = tasks.LambdaInvoke(
             self,

@@ -81,7 +81,7 @@ def refund(step: RefundStep, orders: OrdersRepository, ledger_queue_url: str) ->
     """Refund the recorded charge once (the stored charge is the truth, not the step's input)."""
     charged = orders.charge(step.order_id)
     if charged is None:
-        return {"charge_id": step.payment.charge_id, "status": "NOT_CHARGED"}
+        return {"charge_id": step.payment.charge_id if step.payment else None, "status": "NOT_CHARGED"}
     refunded_now = orders.record_refund(step.order_id)
     if refunded_now:
         send_ledger_event(ledger_queue_url, _ledger_event("PaymentRefunded", step.order_id, "refund",

@@ -286,11 +286,12 @@ class RefundStep(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     order_id: OrderId
-    checkout: dict[str, Any]
+    # Absent when the Parallel failed: its branch results are dropped, a charge may still have happened.
+    checkout: dict[str, Any] = Field(default_factory=dict)
 
     @property
-    def payment(self) -> Payment:
-        return Payment.model_validate(self.checkout["payment"])
+    def payment(self) -> Payment | None:
+        return Payment.model_validate(self.checkout["payment"]) if self.checkout.get("payment") else None
 
 
 # --- inventory FIFO events -----------------------------------------------------------------------------------

@@ -94,8 +94,9 @@ def test_every_catch_routes_into_the_compensation_chain(states):
     """Refund only if charged -> release every item -> mark CANCELLED -> Fail."""
     catchers = {name: s["Catch"] for name, s in states.items() if "Catch" in s}
     assert {"ReserveItems", "ChargeAndQuote", "AwaitApproval", "ShipOrder"} <= set(catchers)
-    targets = {c["Next"] for catches in catchers.values() for c in catches}
-    assert targets == {"WasPaymentCharged"}
+    targets = {name: {c["Next"] for c in catches} for name, catches in catchers.items()}
+    assert targets.pop("ChargeAndQuote") == {"MayHaveCharged"}
+    assert set().union(*targets.values()) == {"WasPaymentCharged"}
     for catches in catchers.values():
         assert all(c["ResultPath"] == "$.error" for c in catches)  # the order input survives the error
 
@@ -108,6 +109,15 @@ def test_every_catch_routes_into_the_compensation_chain(states):
     assert states["MarkCancelled"]["Parameters"]["status"] == "CANCELLED"
     failed = states[states["MarkCancelled"]["Next"]]
     assert failed["Type"] == "Fail" and failed["Error"] and failed["Cause"]
+
+
+def test_a_failed_parallel_refunds_unless_the_charge_was_declined(states):
+    """The Parallel drops its branches' results when one fails: a charge that succeeded before the
+    shipping quote failed is invisible in the state, so only a declined charge skips the refund."""
+    choice = states["MayHaveCharged"]
+    (rule,) = choice["Choices"]
+    assert rule == {"Variable": "$.error.Error", "StringEquals": "PaymentDeclined", "Next": "ReleaseItems"}
+    assert choice["Default"] == "RefundPayment"
 
 
 @pytest.mark.parametrize("stage", ["sandbox", "local"])

@@ -169,6 +169,22 @@ def test_refund_of_an_order_never_charged_does_nothing(aws, checkout, lambda_con
     assert ledger_messages(aws) == []
 
 
+def test_refund_after_a_failed_parallel_refunds_the_recorded_charge(aws, checkout, lambda_context):
+    """The quote branch failed after the charge: the state has no `checkout`, DynamoDB has the charge."""
+    payment = checkout.charge_payment(state(), lambda_context)
+    result = checkout.refund_payment(state(error={"Error": "States.TaskFailed"}), lambda_context)
+
+    assert result["status"] == "REFUNDED" and result["charge_id"] == payment["charge_id"]
+    assert [json.loads(m["Body"])["event_type"] for m in ledger_messages(aws)] == ["PaymentCharged", "PaymentRefunded"]
+
+
+def test_refund_without_payment_in_state_or_table_does_nothing(aws, checkout, lambda_context):
+    result = checkout.refund_payment(state(error={"Error": "States.TaskFailed"}), lambda_context)
+
+    assert result == {"charge_id": None, "status": "NOT_CHARGED"}
+    assert ledger_messages(aws) == []
+
+
 # --- shipping and status --------------------------------------------------------------------------------
 
 

@@ -4,11 +4,12 @@ the properties that make the storefront loosely coupled and horizontally scalabl
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 import pytest
 
-from tests.unit.services.conftest import Browser, ServiceProcess, Tiers, free_port, wait_until
+from tests.unit.services.conftest import DISCOVERY_TTL_SECONDS, Browser, ServiceProcess, Tiers, free_port, wait_until
 
 
 TEA, MUG = "SKU-TEA-001", "SKU-MUG-002"
@@ -138,6 +139,9 @@ def test_a_changed_backend_url_is_followed_after_the_discovery_ttl_without_resta
     finally:
         tiers.cloud.put_parameter("backend-url", tiers.backend.url)
         tiers.backend.start()
+        # The web instances may hold the second URL for one more TTL: keep it answering until then,
+        # or the next test's first order meets a dead backend.
+        time.sleep(DISCOVERY_TTL_SECONDS + 0.5)
         second_backend.stop()
 
 
@@ -145,7 +149,9 @@ def test_an_order_is_read_back_through_the_web_tier_once_recorded(tiers):
     web1, _ = tiers.web
     browser = logged_in(web1)
     browser.post(f"{web1.url}/cart/items", {"sku": MUG, "quantity": 1})
-    order_id = browser.post(f"{web1.url}/orders").body["order_id"]
+    placed = browser.post(f"{web1.url}/orders")
+    assert placed.status == 202, placed.body
+    order_id = placed.body["order_id"]
 
     pending = browser.get(f"{web1.url}/orders/{order_id}")
     assert pending.status == 404 and pending.body["status"] == "PENDING"
