@@ -56,7 +56,7 @@ lint: synth ## cfn-lint over every template in cdk.out
 test: setup ## unit, infra and end-to-end (local cloud) tests
 	$(VENV)/bin/python -m pytest
 
-test-fast: toolchain redis graphviz ## unit + infra tests only (no local cloud)
+test-fast: toolchain $(CLOUD_STAMP) redis graphviz ## unit + infra tests only (no local cloud)
 	$(VENV)/bin/python -m pytest tests/unit tests/infra
 
 local: setup ## deploy every stack to the local cloud and run the storefront scenario

@@ -1,7 +1,7 @@
 """What MiniStack 1.5.33 cannot do for the app's templates, filled in on MiniStack's own APIs.
 
 MiniStack's CloudFormation engine provisions a resource through the handler registered for its type
-in `ministack.services.cloudformation.provisioners._RESOURCE_HANDLERS`. Three kinds of gap:
+in `ministack.services.cloudformation.provisioners._RESOURCE_HANDLERS`. Four kinds of gap:
 - UNSUPPORTED: no handler, so the whole template is rejected ("Unrecognized resource types").
 - NODE_SDK: a CDK custom resource whose Node.js handler needs an AWS SDK client that MiniStack's
   local Node runtime does not stub (and there is no Docker to run the real Lambda image).

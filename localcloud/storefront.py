@@ -102,12 +102,16 @@ class Deployed:
     def stacks(self) -> list[str]:
         return sorted({stack for stack, _ in self._paths.values()})
 
-    def physical_id(self, path: str) -> str:
-        """`path` is the construct path without the trailing /Resource, e.g. Messaging/FulfilmentQueue/Queue."""
+    def locate(self, path: str) -> tuple[str, str]:
+        """(stack name, logical id) of the resource at construct path `path` (without /Resource)."""
         key = next((p for p in (path, f"{path}/Resource") if p in self._paths), None)
         if key is None:
             raise KeyError(f"no resource at construct path {path!r}")
-        stack, logical_id = self._paths[key]
+        return self._paths[key]
+
+    def physical_id(self, path: str) -> str:
+        """`path` is the construct path without the trailing /Resource, e.g. Messaging/FulfilmentQueue/Queue."""
+        stack, logical_id = self.locate(path)
         if stack not in self._physical:
             cfn = self.settings.client("cloudformation")
             self._physical[stack] = {

@@ -2,7 +2,8 @@
 
 Clients identify themselves with an API key; a usage plan throttles and caps them per day. Request
 bodies are validated against JSON-schema models at the gateway, so a malformed order never costs a
-Lambda invocation. A WAF web ACL rate-limits per source IP and drops known-bad inputs.
+Lambda invocation. The Edge stack's WAF web ACL (shared with the web ALB) rate-limits per source IP and
+drops known-bad inputs.
 """
 
 from __future__ import annotations

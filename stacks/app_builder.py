@@ -74,7 +74,6 @@ def build_app(app: cdk.App, config: StageConfig | None = None) -> StorefrontApp:
         vpc=network.vpc,
         instance_subnets=network.app_subnets,
         security_groups=network.security_groups,
-        sessions=sessions,
         orders_table=data.orders_table,
         handoff_bucket=data.handoff_bucket,
         order_events_topic=messaging.order_events_topic,

@@ -45,7 +45,10 @@ LAMBDA_THROTTLES_PER_5_MIN = 0  # consumers are capped by max concurrency, so a 
 API_5XX_PERCENT = 5.0  # of all requests, per minute, 3 minutes in a row
 ALB_5XX_PER_MINUTE = 10  # ELB + target 5xx, per tier, 3 minutes in a row
 UNHEALTHY_HOSTS = 1  # any unhealthy target for 3 minutes: the ASG should already be replacing it
-FAILED_CHECKOUTS_PER_5_MIN = 1  # every failed or timed-out checkout saga is a customer who did not get their order
+# Every failed or timed-out checkout is a customer who did not get their order. A compensated checkout
+# (declined card, out of stock, rejected or timed-out approval) fails too, in its `CheckoutCancelled` Fail
+# state, so ExecutionsFailed pages on cancellations as well: the alarm text says how to tell them apart.
+FAILED_CHECKOUTS_PER_5_MIN = 1
 EVALUATION_PERIODS = 3
 
 
@@ -357,25 +360,34 @@ class ObservabilityStack(Stack):
         if system.state_machines:
             m.add_large_header("Checkout (Step Functions)")
         for name, state_machine in system.state_machines.items():
-            def failed(kind: str) -> mon.ErrorCountThreshold:
+            def failed(description: str) -> mon.ErrorCountThreshold:
                 return mon.ErrorCountThreshold(
                     max_error_count=FAILED_CHECKOUTS_PER_5_MIN,
                     comparison_operator_override=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
                     evaluation_periods=1,
                     datapoints_to_alarm=1,
-                    alarm_description_override=(
-                        f"A {name} execution {kind}. Its compensation did not complete or was not reached: open the "
-                        "execution in the Step Functions console, check the failed state's error, and reconcile "
-                        "the order's payment and reservations by hand if needed."
-                    ),
+                    alarm_description_override=description,
                 )
 
+            reconcile = ("reconcile the order by hand: its payment (PAYMENT item), its reservations "
+                         "(RESERVATION# items, inventory on_hand/reserved) and its status.")
             m.monitor_step_function(
                 state_machine=state_machine,
                 alarm_friendly_name=name,
                 human_readable_name=f"{name} state machine",
-                add_failed_execution_count_alarm={"Critical": failed("failed")},
-                add_timed_out_execution_count_alarm={"Critical": failed("timed out")},
+                add_failed_execution_count_alarm={"Critical": failed(
+                    f"A {name} execution failed. This counts every cancelled checkout too: a compensated checkout "
+                    "(declined card, out of stock, rejected or timed-out approval) ends in the CheckoutCancelled "
+                    "Fail state, so this alarm does not by itself mean that compensation broke. Open the execution "
+                    "history in the Step Functions console: error CheckoutCancelled = compensated (payment refunded "
+                    "if charged, items released, order CANCELLED with the cause in cancel_reason; act only if "
+                    "cancellations spike); any other error = compensation was not reached or did not finish: "
+                    + reconcile
+                )},
+                add_timed_out_execution_count_alarm={"Critical": failed(
+                    f"A {name} execution timed out (approval timeout + 15 minutes): no compensation ran. Open the "
+                    "execution history in the Step Functions console, find the state it was in, and " + reconcile
+                )},
             )
         if system.functions:
             m.add_large_header("Lambda functions")

@@ -78,7 +78,7 @@ WantedBy=multi-user.target
 
 
 class _TierStack(Stack):
-    """What both tiers share: the service bundle, user data, the ALB tier and discovery/secret reads."""
+    """What both tiers share: the service bundle, user data, the ALB tier and discovery reads."""
 
     SERVICE: str  # systemd unit name, also `services.<tier>`
     DESCRIPTION: str
@@ -108,9 +108,11 @@ class _TierStack(Stack):
         instance_group: ec2.ISecurityGroup,
         min_capacity: int,
         max_capacity: int,
-        sessions: SessionsStack,
+        sessions: SessionsStack | None = None,
         requests_per_target_per_minute: int | None = None,
     ) -> AlbAutoScalingTier:
+        """`sessions`: only a tier that keeps sessions gets the cache's TLS setting and its AUTH token
+        (the security-group rule to the cache is the network stack's: web instances only)."""
         instance_type = ec2.InstanceType(config.instance_type)
         bundle = ServiceBundle(self, "ServiceCode", props=ServiceBundleProps(architecture=instance_type.architecture))
         user_data = ec2.UserData.for_linux()
@@ -126,7 +128,8 @@ class _TierStack(Stack):
                 "DISCOVERY_PREFIX": config.parameter_name("discovery"),
                 "AWS_REGION": self.region,
                 "AWS_DEFAULT_REGION": self.region,
-                "REDIS_TLS": "true",  # the cache accepts TLS connections only (transit encryption)
+                # the cache accepts TLS connections only (transit encryption)
+                **({"REDIS_TLS": "true"} if sessions is not None else {}),
                 "PYTHONUNBUFFERED": "1",
             },
         )
@@ -185,7 +188,8 @@ class _TierStack(Stack):
             "Read-only access to this stage's service-discovery namespace: the parameters are written by "
             "other stacks and found by name at runtime, which is the point of service discovery.",
         )
-        sessions.auth_secret.grant_read(role)
+        if sessions is not None:
+            sessions.auth_secret.grant_read(role)
         return tier
 
 
@@ -204,7 +208,6 @@ class BackendTierStack(_TierStack):
         vpc: ec2.IVpc,
         instance_subnets: ec2.SubnetSelection,
         security_groups: TierSecurityGroups,
-        sessions: SessionsStack,
         orders_table: dynamodb.ITable,
         handoff_bucket: s3.IBucket,
         order_events_topic: sns.ITopic,
@@ -221,7 +224,6 @@ class BackendTierStack(_TierStack):
             instance_group=security_groups.backend_instances,
             min_capacity=config.backend_min_capacity,
             max_capacity=config.backend_max_capacity,
-            sessions=sessions,
         )
         role = self.tier.role
         # Publish and enqueue (the grant includes the topic key's GenerateDataKey*/Decrypt).

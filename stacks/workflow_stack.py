@@ -11,7 +11,8 @@ Data contract with `lambdas/checkout` and `lambdas/approvals` (what each task re
   `currency`, `payment_token`, ...); steps add `reservations`, `checkout.payment`,
   `checkout.shipping_quote`, `approval`, `shipment`, `refund` and, on failure, `error` {Error, Cause}.
 - reserve_item / release_item: one item, `{order_id, sku, quantity}`.
-- charge_payment, quote_shipping, ship_order, refund_payment: the whole state (refund sees `checkout.payment`).
+- charge_payment, quote_shipping, ship_order, refund_payment: the whole state (refund sees `checkout.payment`;
+  ship_order commits every item's reservation, so the units leave `reserved`, then publishes OrderShipped).
 - mark_order: `{order_id, status: COMPLETED}` or `{order_id, status: CANCELLED, reason: <error name>}`.
 - request_approval: `{task_token, order_id}`; the approvals API answers with SendTaskSuccess, or
   SendTaskFailure with error `ApprovalRejected`.
@@ -130,7 +131,9 @@ class WorkflowStack(Stack):
             orders_table.grant_read_write_data(function)
         for name in ("reserve_item", "release_item"):
             inventory_table.grant_read_write_data(self.task_functions[name])  # conditional on_hand/reserved updates
-        for name in ("reserve_item", "release_item", "charge_payment", "refund_payment"):
+        # Shipping commits the reservations: a transactional `reserved - q` update, nothing else.
+        inventory_table.grant(self.task_functions["ship_order"], "dynamodb:UpdateItem")
+        for name in ("reserve_item", "release_item", "charge_payment", "refund_payment", "ship_order"):
             inventory_events_queue.grant_send_messages(self.task_functions[name])  # ordered ledger events
         order_events_topic.grant_publish(self.task_functions["ship_order"])  # OrderShipped
         acknowledge_topic_key_grant(self.task_functions["ship_order"])

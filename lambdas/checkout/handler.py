@@ -103,8 +103,9 @@ def quote_shipping(event: CheckoutState, context: LambdaContext) -> dict[str, An
 @event_parser(model=CheckoutState)
 def ship_order(event: CheckoutState, context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(order_id=event.order_id)
-    result = service.ship(event, env("ORDER_EVENTS_TOPIC_ARN"))
+    result = service.ship(event, _inventory(), env("INVENTORY_EVENTS_QUEUE_URL"), env("ORDER_EVENTS_TOPIC_ARN"))
     metrics.add_metric(name="OrdersShipped", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="ItemsShipped", unit=MetricUnit.Count, value=result["items_committed"])
     logger.info("order shipped", extra=result)
     return result
 

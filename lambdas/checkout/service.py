@@ -48,7 +48,7 @@ def reserve(step: ItemStep, inventory: InventoryRepository, ledger_queue_url: st
 
 def release(step: ItemStep, inventory: InventoryRepository, ledger_queue_url: str) -> dict[str, Any]:
     """Give the item's stock back, if this order holds it. Compensation calls this for every item,
-    including ones never reserved; those change nothing and send nothing."""
+    including ones never reserved or already shipped; those change nothing and send nothing."""
     released = inventory.release(step.order_id, step.sku, step.quantity)
     if released:
         send_ledger_event(ledger_queue_url, _ledger_event("ItemReleased", step.order_id, "release", sku=step.sku,
@@ -96,13 +96,26 @@ def quote(state: CheckoutState) -> dict[str, Any]:
     return {"amount": float(amount), "currency": state.currency, "carrier": "standard", "estimated_days": 3}
 
 
-def ship(state: CheckoutState, topic_arn: str) -> dict[str, Any]:
-    """Hand the order to the carrier and tell everyone (OrderShipped). A replay publishes again; the
-    consumers apply an event once per order and type."""
+def ship(state: CheckoutState, inventory: InventoryRepository, ledger_queue_url: str,
+         topic_arn: str) -> dict[str, Any]:
+    """Hand the order to the carrier: every item's reserved units leave the warehouse (one commit
+    transaction per item, each with an ItemShipped ledger event), then tell everyone (OrderShipped).
+
+    A replay commits nothing twice: units committed before are skipped, and their ledger events and
+    OrderShipped are sent again (the first attempt may have stopped before sending; SQS deduplication,
+    the ledger's idempotency and the consumers' idempotency keep each one single). An item this order
+    does not hold raises ReservationNotHeld."""
+    committed = 0
+    for item in state.items:
+        if inventory.commit(state.order_id, item.sku, item.quantity):
+            committed += 1
+        send_ledger_event(ledger_queue_url, _ledger_event("ItemShipped", state.order_id, "ship", sku=item.sku,
+                                                          quantity=item.quantity, correlation_id=state.correlation_id))
     event = OrderEvent.from_order(state.as_order(), "OrderShipped", state.correlation_id or state.order_id)
     publish_order_event(topic_arn, event)
     return {"tracking_number": f"TRK-{uuid.uuid5(_CHARGE_NAMESPACE, 'ship:' + state.order_id).hex[:12].upper()}",
-            "shipped_at": utc_now().isoformat()}
+            "shipped_at": utc_now().isoformat(), "items_committed": committed,
+            "items_replayed": len(state.items) - committed}
 
 
 def mark(step: MarkOrderStep, orders: OrdersRepository) -> dict[str, Any]:

@@ -28,6 +28,11 @@ class ApprovalRejected(StorefrontError):
     """A human rejected a large order. Sent with SendTaskFailure, never raised by a task Lambda."""
 
 
+class ReservationNotHeld(StorefrontError):
+    """ship_order found no reservation of this order for an item (never reserved, released, or another
+    quantity): nothing to ship from. Not retried; the catch-all compensates the checkout."""
+
+
 # --- errors the APIs and consumers translate (HTTP status, retry) --------------------------------------
 
 

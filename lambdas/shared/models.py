@@ -296,7 +296,7 @@ class RefundStep(BaseModel):
 
 # --- inventory FIFO events -----------------------------------------------------------------------------------
 
-LedgerEventType = Literal["ItemReserved", "ItemReleased", "PaymentCharged", "PaymentRefunded"]
+LedgerEventType = Literal["ItemReserved", "ItemReleased", "ItemShipped", "PaymentCharged", "PaymentRefunded"]
 
 
 class LedgerEvent(BaseModel):

@@ -6,12 +6,14 @@ Orders table (single-table design, docs/design.md):
     ORDER#<id> / META | NOTIFICATION | APPROVAL | PAYMENT | RESERVATION#<sku>
     ANALYTICS#<yyyy-mm-dd> / <event_type>, LEDGER#<sku> / <seq>, HANDOFF#<key> / INGESTED
 PAYMENT keeps the simulated gateway's attempt count and the charge; RESERVATION#<sku> marks what a
-checkout holds, which makes reserve and release idempotent and lets compensation release only what was
-really reserved.
+checkout holds (and, once `shipped_at` is set, what it shipped), which makes reserve, release and commit
+idempotent, lets compensation release only what was really reserved and never what has shipped.
 """
 
 from __future__ import annotations
 
+import random
+import time
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Iterator
@@ -27,6 +29,7 @@ from shared.errors import (
     InvalidStatusTransition,
     OrderNotFound,
     OutOfStock,
+    ReservationNotHeld,
 )
 from shared.models import LedgerEvent, Order, Payment, to_item, utc_now
 
@@ -38,6 +41,10 @@ INGESTED = "INGESTED"
 APPROVAL_PENDING = "PENDING"
 # Decided approvals, notifications and payment records stay for audits this long, then expire (TTL).
 AUDIT_RETENTION = timedelta(days=90)
+# A transaction cancelled only because another one held an item (TransactionConflict: hot SKUs) changed
+# nothing and is tried again, this many times in all, after a short jittered pause.
+TRANSACTION_ATTEMPTS = 4
+TRANSACTION_CONFLICT_PAUSE_SECONDS = 0.05
 
 
 def order_key(order_id: str, sort_key: str = META) -> dict[str, str]:
@@ -371,7 +378,10 @@ class InventoryRepository:
 
     A reservation moves units between the two in one transaction with a marker item in the orders
     table (ORDER#<id> / RESERVATION#<sku>): reserving twice or releasing twice changes stock once, and
-    releasing an item that was never reserved (compensation after OutOfStock) changes nothing.
+    releasing an item that was never reserved (compensation after OutOfStock) changes nothing. When the
+    order ships, commit takes the held units out of `reserved` (they leave the warehouse) and marks the
+    marker shipped, again in one transaction: committing twice changes stock once, and a shipped
+    reservation can no longer be released.
     """
 
     def __init__(self, inventory_table: str, orders_table: str) -> None:
@@ -415,12 +425,13 @@ class InventoryRepository:
         raise RuntimeError(f"reservation of {sku} for order {order_id} cancelled: {reasons}")
 
     def release(self, order_id: str, sku: str, quantity: int) -> bool:
-        """Give held units back; False when this order holds none of that SKU (released or never held)."""
+        """Give held units back; False when this order holds none of that SKU (released, never held, or
+        shipped already: shipped units are not in the warehouse any more)."""
         marker = {
             "Delete": {
                 "TableName": self.orders_table_name,
                 "Key": order_key(order_id, f"RESERVATION#{sku}"),
-                "ConditionExpression": "attribute_exists(pk) AND quantity = :q",
+                "ConditionExpression": "attribute_exists(pk) AND quantity = :q AND attribute_not_exists(shipped_at)",
                 "ExpressionAttributeValues": {":q": quantity},
             }
         }
@@ -440,12 +451,58 @@ class InventoryRepository:
             return False
         raise RuntimeError(f"release of {sku} for order {order_id} cancelled: {reasons}")
 
+    def commit(self, order_id: str, sku: str, quantity: int) -> bool:
+        """The order shipped: its held units leave the warehouse. One transaction marks the marker
+        shipped (`shipped_at`; condition: it exists with the same quantity and has not shipped) and takes
+        the quantity out of `reserved` (`reserved >= q`); `on_hand` is not touched, the units were taken
+        out of it when they were reserved. False when these units shipped before (a replay changes
+        nothing); ReservationNotHeld when the order holds no such reservation."""
+        marker_key = order_key(order_id, f"RESERVATION#{sku}")
+        marker = {
+            "Update": {
+                "TableName": self.orders_table_name,
+                "Key": marker_key,
+                "UpdateExpression": "SET shipped_at = :now",
+                "ConditionExpression": "attribute_exists(pk) AND quantity = :q AND attribute_not_exists(shipped_at)",
+                "ExpressionAttributeValues": {":q": quantity, ":now": _iso(utc_now())},
+            }
+        }
+        stock = {
+            "Update": {
+                "TableName": self.table.name,
+                "Key": {"sku": sku},
+                "UpdateExpression": "SET reserved = reserved - :q",
+                "ConditionExpression": "reserved >= :q",
+                "ExpressionAttributeValues": {":q": quantity},
+            }
+        }
+        reasons = self._transact([marker, stock])
+        if reasons is None:
+            return True
+        if reasons[0] == "ConditionalCheckFailed":
+            # Find out why, from a consistent read: shipped before (a replay), or nothing to ship.
+            held = aws.table(self.orders_table_name).get_item(Key=marker_key, ConsistentRead=True).get("Item")
+            if held and "shipped_at" in held and int(held["quantity"]) == quantity:
+                return False
+            raise ReservationNotHeld(
+                f"order {order_id} holds no reservation of {quantity} x {sku} to ship"
+                + (f" (it holds {held['quantity']})" if held else "")
+            )
+        raise RuntimeError(f"commit of {sku} for order {order_id} cancelled: {reasons}")
+
     def _transact(self, items: list[dict[str, Any]]) -> list[str] | None:
-        """Run a transaction; None on success, else the cancellation reason code of each item."""
-        try:
-            self.table.meta.client.transact_write_items(TransactItems=items)
-            return None
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "TransactionCanceledException":
-                raise
-            return [reason.get("Code", "None") for reason in error.response.get("CancellationReasons", [])]
+        """Run a transaction; None on success, else the cancellation reason code of each item. A
+        transaction cancelled only by a conflict with another one (nothing was written) is tried again."""
+        for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
+            try:
+                self.table.meta.client.transact_write_items(TransactItems=items)
+                return None
+            except ClientError as error:
+                if error.response["Error"]["Code"] != "TransactionCanceledException":
+                    raise
+                reasons = [reason.get("Code", "None") for reason in error.response.get("CancellationReasons", [])]
+            if "TransactionConflict" not in reasons or "ConditionalCheckFailed" in reasons:
+                return reasons
+            if attempt < TRANSACTION_ATTEMPTS:
+                time.sleep(random.uniform(0, TRANSACTION_CONFLICT_PAUSE_SECONDS * 2**attempt))  # full jitter
+        return reasons

@@ -1,5 +1,5 @@
 """The storefront's security-group chain, in one place: internet -> web ALB -> web instances ->
-internal ALB -> backend instances, and both tiers -> cache.
+internal ALB -> backend instances, and web instances -> cache (the backend keeps no sessions).
 
 Every group is created with `allow_all_outbound=False`, and each hop is opened with
 `connections.allow_to`, which writes the ingress rule on the receiver *and* the matching egress rule
@@ -79,7 +79,7 @@ class TierSecurityGroups(Construct):
         self.web_instances = group("WebInstances", "Web tier instances: app port from the web ALB only")
         self.internal_alb = group("InternalAlb", "Internal backend ALB: HTTP from web instances only")
         self.backend_instances = group("BackendInstances", "Backend tier instances: app port from the internal ALB only")
-        self.cache = group("Cache", "Session cache: Redis from web and backend instances only")
+        self.cache = group("Cache", "Session cache: Redis from web instances only")
 
         # Internet -> web ALB. Port 80 always (the sandbox listener, or the redirect to HTTPS).
         self.web_alb.add_ingress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(HTTP_PORT), "HTTP from the internet")
@@ -98,7 +98,6 @@ class TierSecurityGroups(Construct):
         self.internal_alb.connections.allow_to(self.backend_instances, app_port, "internal ALB to backend instances")
         redis = ec2.Port.tcp(REDIS_PORT)
         self.web_instances.connections.allow_to(self.cache, redis, "web instances to the session cache")
-        self.backend_instances.connections.allow_to(self.cache, redis, "backend instances to the session cache")
 
         for instances in (self.web_instances, self.backend_instances):
             if props.endpoints is not None:

@@ -7,6 +7,7 @@ Consumers are taken offline the way an operator would: by disabling their SQS ev
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from datetime import datetime, timezone
 from typing import Iterator
@@ -39,6 +40,8 @@ class Harness:
         self.sns = settings.client("sns")
         self.lambda_ = settings.client("lambda")
         self.sfn = settings.client("stepfunctions")
+        self.s3 = settings.client("s3")
+        self.logs = settings.client("logs")
         self.dynamodb = boto3.resource(
             "dynamodb", endpoint_url=settings.endpoint, region_name=REGION,
             aws_access_key_id="test", aws_secret_access_key="test",
@@ -74,6 +77,15 @@ class Harness:
         """`Orders`, `Idempotency` or `Inventory`."""
         return self.dynamodb.Table(self.deployed.physical_id(f"Data/{name}Table"))
 
+    def handoff_bucket(self) -> str:
+        return self.deployed.physical_id("Data/HandoffBucket")
+
+    def declared(self, path: str) -> dict:
+        """The resource at construct path `path` as the template its stack was deployed with declares it."""
+        stack, logical_id = self.deployed.locate(path)
+        body = self.settings.client("cloudformation").get_template(StackName=stack)["TemplateBody"]
+        return (json.loads(body) if isinstance(body, str) else body)["Resources"][logical_id]
+
     def esm_uuid(self, consumer: str) -> str:
         function = CONSUMERS[consumer][0]
         paths = self.deployed.paths(rf"^{function}/Function/SqsEventSource")
@@ -104,6 +116,16 @@ class Harness:
     def analytics(self, event_type: str, day: str | None = None) -> dict:
         day = day or datetime.now(timezone.utc).strftime("%Y-%m-%d")
         return self.table("Orders").get_item(Key={"pk": f"ANALYTICS#{day}", "sk": event_type}).get("Item") or {}
+
+    def log_events(self, log_group: str, since: float) -> list[dict]:
+        """Events of the log group at construct path `log_group` stamped at or after `since` (epoch
+        seconds), oldest first. A Lambda invocation's lines are all stamped when it ends."""
+        name = self.deployed.physical_id(log_group)
+        start = int(since * 1000)
+        events = [event
+                  for page in self.logs.get_paginator("filter_log_events").paginate(logGroupName=name, startTime=start)
+                  for event in page["events"] if event["timestamp"] >= start]
+        return sorted(events, key=lambda event: event["timestamp"])
 
     def wait_until_drained(self, consumers=FANOUT, timeout: float = 120) -> None:
         """Every listed work queue empty: earlier tests' messages cannot leak into this one."""

@@ -179,7 +179,6 @@ def _expected_chain_ingress(https: bool) -> set[tuple]:
         _tcp("in", "internal_alb", 80, "web_instances"),
         _tcp("in", "backend_instances", 8080, "internal_alb"),
         _tcp("in", "cache", 6379, "web_instances"),
-        _tcp("in", "cache", 6379, "backend_instances"),
     }
     if https:
         expected.add(_tcp("in", "web_alb", 443, ANYWHERE))
@@ -192,7 +191,6 @@ EXPECTED_CHAIN_EGRESS = {
     _tcp("out", "web_instances", 6379, "cache"),
     _tcp("out", "web_instances", 443, ANYWHERE),
     _tcp("out", "internal_alb", 8080, "backend_instances"),
-    _tcp("out", "backend_instances", 6379, "cache"),
     _tcp("out", "backend_instances", 443, ANYWHERE),
 }
 

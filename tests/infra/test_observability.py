@@ -185,6 +185,13 @@ def test_failed_and_timed_out_checkouts_alarm(stage, request):
     for metric in ("ExecutionsFailed", "ExecutionsTimedOut"):
         alarms = _watched(synthesized, "AWS/States", metric, "StateMachineArn").get(machine, [])
         assert [a for a in alarms if a["Threshold"] == 1 and a["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"], metric
+    # A compensated checkout fails too (Fail state CheckoutCancelled): the failed-executions alarm must say
+    # so and tell the two cases apart, or every declined card reads as broken compensation.
+    [failed] = _watched(synthesized, "AWS/States", "ExecutionsFailed", "StateMachineArn")[machine]
+    description = failed["AlarmDescription"]
+    assert "CheckoutCancelled" in description and "compensated" in description
+    assert "execution history" in description and "any other error" in description
+    assert workflow.node.try_find_child("CheckoutCancelled") is not None  # the Fail state the text names
 
 
 def test_api_5xx_rate_alarm_is_a_percentage_of_requests(sandbox):

@@ -259,8 +259,9 @@ def test_backend_role_grants_exactly_its_producer_calls(sandbox):
     config = sandbox.app.config
     statements = role_statements(sandbox, "backend")
     granted = {a for s in statements for a in actions(s)}
-    assert {"sns:Publish", "sqs:SendMessage", "dynamodb:GetItem", "secretsmanager:GetSecretValue",
-            "ssm:GetParametersByPath", "s3:PutObject"} <= granted
+    assert {"sns:Publish", "sqs:SendMessage", "dynamodb:GetItem", "ssm:GetParametersByPath", "s3:PutObject"} <= granted
+    # The backend keeps no sessions: no cache AUTH token (and no security-group path to the cache).
+    assert not {a for a in granted if a.startswith("secretsmanager:")}
     # Reads orders, never writes them (the fulfilment consumer owns order records).
     assert not {a for a in granted if a.startswith("dynamodb:") and ("Put" in a or "Update" in a or "Delete" in a)}
     assert not {a for a in granted if a.startswith("sqs:") and a not in {"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}}
@@ -315,10 +316,11 @@ def test_user_data_installs_the_bundle_and_supervises_the_service_with_systemd(s
         f"Environment=DISCOVERY_PREFIX={synthesized.app.config.parameter_name('discovery')}",
         'Environment=AWS_REGION={"Ref": "AWS::Region"}' if synthesized.app.config.region is None
         else f"Environment=AWS_REGION={synthesized.app.config.region}",
-        "Environment=REDIS_TLS=true",
         "User=storefront",
     ):
         assert f"\n{line}\n" in script, line
+    # Only the tier that keeps sessions talks to the cache (TLS only).
+    assert ("\nEnvironment=REDIS_TLS=true\n" in script) is (tier == "web")
     assert script.rstrip().endswith(f"systemctl enable --now {unit}.service")
 
 

@@ -194,7 +194,22 @@ def test_quote_shipping(aws, checkout, lambda_context):
     assert checkout.quote_shipping(state(total=150), lambda_context)["amount"] == 0.0
 
 
-def test_ship_order_publishes_order_shipped(aws, checkout, lambda_context):
+def reserve_all(checkout, lambda_context, order_id: str = "order-1") -> None:
+    """What the ReserveItems Map does before the order can ship."""
+    for item in ITEMS:
+        checkout.reserve_item({"order_id": order_id, "sku": item["sku"], "quantity": item["quantity"]}, lambda_context)
+
+
+def drain_ledger(aws) -> None:
+    """Consume (receive and delete) the ledger messages so far: a FIFO group stays blocked while one
+    of its messages is in flight."""
+    for message in ledger_messages(aws):
+        aws.sqs.delete_message(QueueUrl=aws.queues["inventory"], ReceiptHandle=message["ReceiptHandle"])
+
+
+def test_ship_order_publishes_order_shipped(aws, checkout, stock, lambda_context):
+    reserve_all(checkout, lambda_context)
+
     shipment = checkout.ship_order(state(), lambda_context)
 
     assert shipment["tracking_number"].startswith("TRK-")
@@ -204,6 +219,114 @@ def test_ship_order_publishes_order_shipped(aws, checkout, lambda_context):
     assert message["MessageAttributes"]["correlation_id"]["StringValue"] == "corr-1"
     assert aws.receive("fulfilment") == []  # filtered out: fulfilment does not subscribe to OrderShipped
     assert len(aws.receive("notification")) == 1
+
+
+def test_ship_order_commits_the_reserved_units_they_leave_the_warehouse(aws, checkout, stock, lambda_context):
+    reserve_all(checkout, lambda_context)
+    assert stock("SKU-1") == (7, 3) and stock("SKU-2") == (0, 1)
+
+    shipment = checkout.ship_order(state(), lambda_context)
+
+    assert shipment["items_committed"] == 2 and shipment["items_replayed"] == 0
+    assert stock("SKU-1") == (7, 0) and stock("SKU-2") == (0, 0)  # on_hand = stock - q, nothing held any more
+    for item in ITEMS:
+        marker = aws.table("orders").get_item(Key={"pk": "ORDER#order-1", "sk": f"RESERVATION#{item['sku']}"})["Item"]
+        assert marker["quantity"] == item["quantity"] and marker["shipped_at"]
+
+
+def test_ship_order_replayed_commits_once(aws, checkout, stock, lambda_context):
+    """Step Functions retried ShipOrder (or a redriven execution ran it again): stock moves once."""
+    reserve_all(checkout, lambda_context)
+
+    checkout.ship_order(state(), lambda_context)
+    replay = checkout.ship_order(state(), lambda_context)
+
+    assert replay["items_committed"] == 0 and replay["items_replayed"] == 2
+    assert stock("SKU-1") == (7, 0) and stock("SKU-2") == (0, 0)
+
+
+def test_ship_order_sends_one_ordered_item_shipped_event_per_item(aws, checkout, stock, lambda_context):
+    reserve_all(checkout, lambda_context)
+    drain_ledger(aws)  # the ItemReserved events
+
+    checkout.ship_order(state(), lambda_context)
+    checkout.ship_order(state(), lambda_context)  # the replay's messages are deduplicated by SQS
+
+    messages = ledger_messages(aws)
+    assert [json.loads(m["Body"])["event_type"] for m in messages] == ["ItemShipped", "ItemShipped"]
+    by_sku = {m["Attributes"]["MessageGroupId"]: m for m in messages}  # ordered per SKU, after its reservation
+    assert set(by_sku) == {"SKU-1", "SKU-2"}
+    for item in ITEMS:
+        message = by_sku[item["sku"]]
+        assert message["Attributes"]["MessageDeduplicationId"] == f"order-1:ship:{item['sku']}"
+        body = json.loads(message["Body"])
+        assert body["quantity"] == item["quantity"] and body["order_id"] == "order-1"
+
+
+def test_release_after_ship_changes_nothing(aws, checkout, stock, lambda_context):
+    """A compensation that runs after the commit (it must not) cannot put shipped units back."""
+    reserve_all(checkout, lambda_context)
+    checkout.ship_order(state(), lambda_context)
+    drain_ledger(aws)
+
+    for item in ITEMS:
+        step = {"order_id": "order-1", "sku": item["sku"], "quantity": item["quantity"]}
+        assert checkout.release_item(step, lambda_context)["released"] is False
+
+    assert stock("SKU-1") == (7, 0) and stock("SKU-2") == (0, 0)
+    assert ledger_messages(aws) == []  # no ItemReleased
+    markers = [i for i in aws.items("orders") if i["sk"].startswith("RESERVATION#")]
+    assert len(markers) == 2 and all("shipped_at" in m for m in markers)  # kept, still marked shipped
+
+
+def test_ship_order_without_a_reservation_fails_and_publishes_nothing(aws, checkout, stock, lambda_context):
+    checkout.reserve_item({"order_id": "order-1", "sku": "SKU-1", "quantity": 3}, lambda_context)
+    checkout.release_item({"order_id": "order-1", "sku": "SKU-1", "quantity": 3}, lambda_context)
+
+    with pytest.raises(errors.ReservationNotHeld):
+        checkout.ship_order(state(), lambda_context)
+
+    assert stock("SKU-1") == (10, 0)
+    assert aws.receive("probe") == []  # no OrderShipped
+
+
+def test_ship_order_of_another_quantity_fails(aws, checkout, stock, lambda_context):
+    checkout.reserve_item({"order_id": "order-1", "sku": "SKU-1", "quantity": 2}, lambda_context)
+
+    with pytest.raises(errors.ReservationNotHeld):
+        checkout.ship_order(state(), lambda_context)  # the state says 3 x SKU-1
+
+    assert stock("SKU-1") == (8, 2)
+
+
+def test_a_transaction_cancelled_by_a_conflict_is_tried_again(aws, checkout, stock, lambda_context, monkeypatch):
+    """Another transaction held the SKU (TransactionConflict): nothing was written, so try again."""
+    from botocore.exceptions import ClientError
+
+    from shared import aws as shared_aws
+    from shared import repositories
+
+    reserve_all(checkout, lambda_context)
+    client = shared_aws.table("inventory").meta.client
+    real = client.transact_write_items
+    conflicts = iter([True])
+    calls = []
+
+    def conflicting_once(**kwargs):
+        calls.append(kwargs)
+        if next(conflicts, False):
+            raise ClientError({"Error": {"Code": "TransactionCanceledException", "Message": "conflict"},
+                               "CancellationReasons": [{"Code": "None"}, {"Code": "TransactionConflict"}]},
+                              "TransactWriteItems")
+        return real(**kwargs)
+
+    monkeypatch.setattr(client, "transact_write_items", conflicting_once)
+    monkeypatch.setattr(repositories, "TRANSACTION_CONFLICT_PAUSE_SECONDS", 0)
+
+    shipment = checkout.ship_order(state(), lambda_context)
+
+    assert shipment["items_committed"] == 2 and len(calls) == 3  # SKU-1 twice, SKU-2 once
+    assert stock("SKU-1") == (7, 0) and stock("SKU-2") == (0, 0)
 
 
 def _store_order(aws, status: str) -> None:

@@ -108,3 +108,22 @@ def test_payment_events_go_to_the_order_ledger(aws, ledger, lambda_context):
 
     [entry] = entries(aws, "ORDER#order-1")
     assert entry["event_type"] == "PaymentCharged" and json.loads(json.dumps(float(entry["amount"]))) == 12.5
+
+
+def test_item_shipped_follows_the_reservation_in_the_sku_ledger(aws, ledger, lambda_context):
+    """ship_order commits the reservation: ItemShipped goes to the SKU's ledger, after ItemReserved."""
+    send(aws, reserve_event("order-1", "SKU-A", quantity=3))
+    send(aws, LedgerEvent(event_id="order-1:ship:SKU-A", event_type="ItemShipped", order_id="order-1", sku="SKU-A",
+                          quantity=3, occurred_at=datetime.now(timezone.utc), correlation_id="corr-1"))
+
+    assert ledger.lambda_handler(fifo_event(aws), lambda_context) == {"batchItemFailures": []}
+
+    recorded = entries(aws, "SKU-A")
+    assert [(e["event_type"], e["quantity"]) for e in recorded] == [("ItemReserved", 3), ("ItemShipped", 3)]
+    assert recorded[1]["event_id"] == "order-1:ship:SKU-A" and recorded[1]["correlation_id"] == "corr-1"
+
+
+def test_item_shipped_needs_sku_and_quantity():
+    with pytest.raises(ValueError, match="ItemShipped needs sku and quantity"):
+        LedgerEvent(event_id="order-1:ship", event_type="ItemShipped", order_id="order-1",
+                    occurred_at=datetime.now(timezone.utc))
