@@ -43,6 +43,8 @@ APPROVAL_PENDING = "PENDING"
 AUDIT_RETENTION = timedelta(days=90)
 # A transaction cancelled only because another one held an item (TransactionConflict: hot SKUs) changed
 # nothing and is tried again, this many times in all, after a short jittered pause.
+# A reservation marker this order still holds, for exactly this quantity, not shipped yet.
+HELD_NOT_SHIPPED = "attribute_exists(pk) AND quantity = :q AND attribute_not_exists(shipped_at)"
 TRANSACTION_ATTEMPTS = 4
 TRANSACTION_CONFLICT_PAUSE_SECONDS = 0.05
 
@@ -431,20 +433,11 @@ class InventoryRepository:
             "Delete": {
                 "TableName": self.orders_table_name,
                 "Key": order_key(order_id, f"RESERVATION#{sku}"),
-                "ConditionExpression": "attribute_exists(pk) AND quantity = :q AND attribute_not_exists(shipped_at)",
+                "ConditionExpression": HELD_NOT_SHIPPED,
                 "ExpressionAttributeValues": {":q": quantity},
             }
         }
-        stock = {
-            "Update": {
-                "TableName": self.table.name,
-                "Key": {"sku": sku},
-                "UpdateExpression": "SET on_hand = on_hand + :q, reserved = reserved - :q",
-                "ConditionExpression": "reserved >= :q",
-                "ExpressionAttributeValues": {":q": quantity},
-            }
-        }
-        reasons = self._transact([marker, stock])
+        reasons = self._transact([marker, self._take_from_reserved(sku, quantity, "on_hand = on_hand + :q, ")])
         if reasons is None:
             return True
         if reasons[0] == "ConditionalCheckFailed":
@@ -463,20 +456,11 @@ class InventoryRepository:
                 "TableName": self.orders_table_name,
                 "Key": marker_key,
                 "UpdateExpression": "SET shipped_at = :now",
-                "ConditionExpression": "attribute_exists(pk) AND quantity = :q AND attribute_not_exists(shipped_at)",
+                "ConditionExpression": HELD_NOT_SHIPPED,
                 "ExpressionAttributeValues": {":q": quantity, ":now": _iso(utc_now())},
             }
         }
-        stock = {
-            "Update": {
-                "TableName": self.table.name,
-                "Key": {"sku": sku},
-                "UpdateExpression": "SET reserved = reserved - :q",
-                "ConditionExpression": "reserved >= :q",
-                "ExpressionAttributeValues": {":q": quantity},
-            }
-        }
-        reasons = self._transact([marker, stock])
+        reasons = self._transact([marker, self._take_from_reserved(sku, quantity)])
         if reasons is None:
             return True
         if reasons[0] == "ConditionalCheckFailed":
@@ -489,6 +473,18 @@ class InventoryRepository:
                 + (f" (it holds {held['quantity']})" if held else "")
             )
         raise RuntimeError(f"commit of {sku} for order {order_id} cancelled: {reasons}")
+
+    def _take_from_reserved(self, sku: str, quantity: int, also_set: str = "") -> dict[str, Any]:
+        """The stock half of a release (`also_set` puts the units back on hand) or a commit."""
+        return {
+            "Update": {
+                "TableName": self.table.name,
+                "Key": {"sku": sku},
+                "UpdateExpression": f"SET {also_set}reserved = reserved - :q",
+                "ConditionExpression": "reserved >= :q",
+                "ExpressionAttributeValues": {":q": quantity},
+            }
+        }
 
     def _transact(self, items: list[dict[str, Any]]) -> list[str] | None:
         """Run a transaction; None on success, else the cancellation reason code of each item. A
