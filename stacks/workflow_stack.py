@@ -156,23 +156,27 @@ class WorkflowStack(Stack):
         step.add_retry(**retry)
         return step
 
-    def _state_machine(self, config: StageConfig) -> sfn.StateMachine:
-        on_error = "$.error"  # catchers keep the input and add {Error, Cause} here
-
-        # --- compensation: refund only what was charged, release everything, cancel, fail --------
-        compensation_retry = transient_retry(PAYMENT_GATEWAY_UNAVAILABLE, max_attempts=8)
-        refund = self._invoke("RefundPayment", "refund_payment", result_path="$.refund", retry=compensation_retry)
-        release_each = sfn.Map(
+    def _each_item(self, state_id: str, *, result_path: str) -> sfn.Map:
+        """A Map over the order's items; each iteration gets {order_id, sku, quantity}."""
+        return sfn.Map(
             self,
-            "ReleaseItems",
+            state_id,
             items_path="$.items",
             item_selector={
                 "order_id": sfn.JsonPath.string_at("$.order_id"),
                 "sku": sfn.JsonPath.string_at("$$.Map.Item.Value.sku"),
                 "quantity": sfn.JsonPath.number_at("$$.Map.Item.Value.quantity"),
             },
-            result_path=sfn.JsonPath.DISCARD,
+            result_path=result_path,
         )
+
+    def _state_machine(self, config: StageConfig) -> sfn.StateMachine:
+        on_error = "$.error"  # catchers keep the input and add {Error, Cause} here
+
+        # --- compensation: refund only what was charged, release everything, cancel, fail --------
+        compensation_retry = transient_retry(PAYMENT_GATEWAY_UNAVAILABLE, max_attempts=8)
+        refund = self._invoke("RefundPayment", "refund_payment", result_path="$.refund", retry=compensation_retry)
+        release_each = self._each_item("ReleaseItems", result_path=sfn.JsonPath.DISCARD)
         release_each.item_processor(
             self._invoke("ReleaseItem", "release_item", result_path=sfn.JsonPath.DISCARD, retry=compensation_retry)
         )
@@ -215,17 +219,7 @@ class WorkflowStack(Stack):
             state.add_catch(handler, errors=[sfn.Errors.ALL], result_path=on_error)
 
         # --- happy path ----------------------------------------------------------------------------
-        reserve_each = sfn.Map(
-            self,
-            "ReserveItems",
-            items_path="$.items",
-            item_selector={
-                "order_id": sfn.JsonPath.string_at("$.order_id"),
-                "sku": sfn.JsonPath.string_at("$$.Map.Item.Value.sku"),
-                "quantity": sfn.JsonPath.number_at("$$.Map.Item.Value.quantity"),
-            },
-            result_path="$.reservations",
-        )
+        reserve_each = self._each_item("ReserveItems", result_path="$.reservations")
         reserve_each.item_processor(
             self._invoke("ReserveItem", "reserve_item", result_path="$.reservation", retry=transient_retry())
         )

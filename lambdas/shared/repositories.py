@@ -75,16 +75,7 @@ class OrdersRepository:
 
     def create(self, order: Order) -> bool:
         """Record a new order; False when it exists already (a duplicate delivery has no effect)."""
-        try:
-            self.table.put_item(
-                Item=to_item(order, **order_key(order.order_id)),
-                ConditionExpression=Attr("pk").not_exists(),
-            )
-        except ClientError as error:
-            if _condition_failed(error):
-                return False
-            raise
-        return True
+        return self._put_once(to_item(order, **order_key(order.order_id)))
 
     def get(self, order_id: str) -> Order | None:
         item = self.table.get_item(Key=order_key(order_id), ConsistentRead=True).get("Item")
@@ -340,34 +331,26 @@ class OrdersRepository:
 
     def put_ledger_entry(self, event: LedgerEvent, sequence: str) -> bool:
         """One entry per FIFO message, sorted by its SQS sequence number (zero-padded: sorts as text)."""
-        try:
-            self.table.put_item(
-                Item=to_item(event, pk=event.ledger_key, sk=sequence.zfill(40)),
-                ConditionExpression=Attr("pk").not_exists(),
-            )
-            return True
-        except ClientError as error:
-            if _condition_failed(error):
-                return False
-            raise
+        return self._put_once(to_item(event, pk=event.ledger_key, sk=sequence.zfill(40)))
 
     def ledger(self, ledger_key: str) -> list[dict[str, Any]]:
         return self.table.query(KeyConditionExpression=Key("pk").eq(ledger_key), ConsistentRead=True)["Items"]
 
     def put_handoff(self, key: str, etag: str, records: list[dict[str, Any]]) -> bool:
         """Record an ingested hand-off object once (False: ingested before, only its delete had failed)."""
+        return self._put_once({
+            "pk": f"HANDOFF#{key}",
+            "sk": INGESTED,
+            "etag": etag,
+            "record_count": len(records),
+            "records": records,
+            "ingested_at": _iso(utc_now()),
+        })
+
+    def _put_once(self, item: dict[str, Any]) -> bool:
+        """Write an item that must not exist yet; False when it does (a replay writes nothing)."""
         try:
-            self.table.put_item(
-                Item={
-                    "pk": f"HANDOFF#{key}",
-                    "sk": INGESTED,
-                    "etag": etag,
-                    "record_count": len(records),
-                    "records": records,
-                    "ingested_at": _iso(utc_now()),
-                },
-                ConditionExpression=Attr("pk").not_exists(),
-            )
+            self.table.put_item(Item=item, ConditionExpression=Attr("pk").not_exists())
             return True
         except ClientError as error:
             if _condition_failed(error):
