@@ -1,8 +1,8 @@
 """Builds every stack of one stage and wires them together through constructor arguments.
 
-Order follows the dependency graph: stateful stacks first (network, data, sessions, messaging),
-then the stateless compute that uses them (workflow, API, processing, tiers), then observability.
-No stack looks another up by name: what it needs is passed in.
+Order follows the dependency graph: stateful stacks first (data, messaging, network, sessions),
+then the compute that uses them (EC2 tiers, workflow, API, processing), then the edge ACL and
+observability over all of it. No stack looks another up by name: what it needs is passed in.
 """
 
 from __future__ import annotations
@@ -13,9 +13,17 @@ from dataclasses import dataclass, field
 import aws_cdk as cdk
 from aws_cdk import Stack
 
-from stacks.config import StageConfig, load_config
+from stacks.api_stack import ApiStack
+from stacks.config import CONTEXT_KEYS, StageConfig, load_config
 from stacks.data_stack import DataStack
+from stacks.edge_stack import EdgeStack, internet_facing_resources
 from stacks.messaging_stack import MessagingStack
+from stacks.network_stack import NetworkStack
+from stacks.observability_stack import ObservabilityStack, monitored_system_of
+from stacks.processing_stack import ProcessingStack
+from stacks.sessions_stack import SessionsStack
+from stacks.tier_stacks import BackendTierStack, WebTierStack
+from stacks.workflow_stack import WorkflowStack
 
 
 @dataclass
@@ -27,15 +35,9 @@ class StorefrontApp:
 
 
 def context_of(app: cdk.App) -> dict:
-    keys = ["stage", "stages"]
-    from dataclasses import fields
-
-    from stacks.config import StageConfig as _C
-
-    for f in fields(_C):
-        parts = f.name.split("_")
-        keys.append(parts[0] + "".join(p.capitalize() for p in parts[1:]))
-    return {k: app.node.try_get_context(k) for k in keys if app.node.try_get_context(k) is not None}
+    """The context keys load_config reads (the stage profiles and one override per setting) that are set."""
+    values = {key: app.node.try_get_context(key) for key in CONTEXT_KEYS}
+    return {key: value for key, value in values.items() if value is not None}
 
 
 def build_app(app: cdk.App, config: StageConfig | None = None) -> StorefrontApp:
@@ -53,12 +55,6 @@ def build_app(app: cdk.App, config: StageConfig | None = None) -> StorefrontApp:
     # --- stateful -------------------------------------------------------------------------------
     s["data"] = data = DataStack(app, "Data", **common("data"))
     s["messaging"] = messaging = MessagingStack(app, "Messaging", **common("messaging"))
-
-    # >>> section: network, sessions, backend + web tiers (owner: compute-infra)
-    from stacks.network_stack import NetworkStack
-    from stacks.sessions_stack import SessionsStack
-    from stacks.tier_stacks import BackendTierStack, WebTierStack
-
     s["network"] = network = NetworkStack(app, "Network", **common("network"))
     s["sessions"] = sessions = SessionsStack(
         app,
@@ -68,6 +64,8 @@ def build_app(app: cdk.App, config: StageConfig | None = None) -> StorefrontApp:
         security_group=network.security_groups.cache,
         **common("sessions"),
     )
+
+    # --- EC2 tiers ------------------------------------------------------------------------------
     s["backend"] = backend = BackendTierStack(
         app,
         "Backend",
@@ -92,13 +90,8 @@ def build_app(app: cdk.App, config: StageConfig | None = None) -> StorefrontApp:
     )
     # Not a reference, an ordering: web instances read `backend-url` at start-up.
     web.add_stack_dependency(backend, "web instances read the backend-url discovery parameter at boot")
-    # <<< section: network, sessions, backend + web tiers
 
-    # >>> section: workflow, API, processing (owner: serverless-infra)
-    from stacks.api_stack import ApiStack
-    from stacks.processing_stack import ProcessingStack
-    from stacks.workflow_stack import WorkflowStack
-
+    # --- serverless -----------------------------------------------------------------------------
     s["workflow"] = workflow = WorkflowStack(
         app,
         "Workflow",
@@ -108,7 +101,7 @@ def build_app(app: cdk.App, config: StageConfig | None = None) -> StorefrontApp:
         order_events_topic=messaging.order_events_topic,
         **common("workflow"),
     )
-    s["api"] = ApiStack(
+    s["api"] = api = ApiStack(
         app,
         "Api",
         orders_table=data.orders_table,
@@ -118,7 +111,7 @@ def build_app(app: cdk.App, config: StageConfig | None = None) -> StorefrontApp:
         checkout_state_machine=workflow.state_machine,
         **common("api"),
     )
-    s["processing"] = ProcessingStack(
+    s["processing"] = processing = ProcessingStack(
         app,
         "Processing",
         orders_table=data.orders_table,
@@ -129,18 +122,30 @@ def build_app(app: cdk.App, config: StageConfig | None = None) -> StorefrontApp:
         inventory_events_queue=messaging.inventory_fifo.queue,
         **common("processing"),
     )
-    # <<< section: workflow, API, processing
 
-    # >>> section: observability (owner: operate)
-    from stacks.edge_stack import EdgeStack, internet_facing_resources
-    from stacks.observability_stack import ObservabilityStack, monitored_system_of
-
-    # Both take whatever of the app exists: each stack above that is missing just contributes nothing.
-    protected = internet_facing_resources(s)
-    if protected:
-        s["edge"] = EdgeStack(app, "Edge", protected_resources=protected, **common("edge"))
-    s["observability"] = ObservabilityStack(app, "Observability", system=monitored_system_of(s), **common("observability"))
-    # <<< section: observability
+    # --- over everything above: one web ACL for both public doors, one dashboard -----------------
+    s["edge"] = edge = EdgeStack(
+        app,
+        "Edge",
+        protected_resources=internet_facing_resources(web.load_balancer, api.rest_api.deployment_stage),
+        **common("edge"),
+    )
+    s["observability"] = ObservabilityStack(
+        app,
+        "Observability",
+        system=monitored_system_of(
+            data=data,
+            messaging=messaging,
+            sessions=sessions,
+            backend=backend,
+            web=web,
+            workflow=workflow,
+            api=api,
+            processing=processing,
+            edge=edge,
+        ),
+        **common("observability"),
+    )
 
     for stack in s.values():
         cdk.Tags.of(stack).add("project", "loosely-coupled-storefront")

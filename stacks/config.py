@@ -3,74 +3,178 @@
 `cdk synth -c stage=sandbox|production|local` picks a profile from the `stages` map in cdk.json;
 any single field can be overridden with `-c <field>=<value>` (for example `-c alarmEmail=ops@example.com`).
 No account id, region or AMI id is written in code: they come from context or the CLI's environment.
+
+cdk.json values are JSON, so they are validated strictly (`"2"` is not a number there). `-c` values
+always arrive as strings, so each is validated on its own in pydantic's lax mode ("3" -> 3,
+"true" -> True) before the whole profile is validated strictly. Errors name the key as written.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import functools
+import ipaddress
 import json
-from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Annotated, Any, Callable, Literal, Mapping, get_args
 
-STAGES = ("sandbox", "production", "local")
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic.alias_generators import to_camel
+
+Stage = Literal["sandbox", "production", "local"]
+STAGES: tuple[str, ...] = get_args(Stage)
+
+# CloudWatch Logs refuses any other retention period.
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+                      2922, 3288, 3653)
 
 
-@dataclass(frozen=True)
-class StageConfig:
+class ConfigError(ValueError):
+    """A stage configuration that must not synthesize; one line per offending key."""
+
+
+def _blank_is_none(value: Any) -> Any:
+    """`-c` can only pass strings, so "none", "null" or "" is how an optional setting is cleared."""
+    return None if isinstance(value, str) and value.strip().lower() in ("", "none", "null") else value
+
+
+def _cloudwatch_retention(days: int) -> int:
+    if days not in LOG_RETENTION_DAYS:
+        raise ValueError(f"CloudWatch Logs keeps logs for one of {', '.join(map(str, LOG_RETENTION_DAYS))} days")
+    return days
+
+
+def _network_address(cidr: str) -> str:
+    ipaddress.IPv4Network(cidr)  # ValueError when host bits are set (10.40.0.1/16) or an octet is > 255
+    return cidr
+
+
+CLEARABLE = BeforeValidator(_blank_is_none)
+RetentionDays = Annotated[int, AfterValidator(_cloudwatch_retention)]
+# A VPC takes a /16 to /28 IPv4 block.
+VpcCidr = Annotated[str, StringConstraints(pattern=r"^\d{1,3}(\.\d{1,3}){3}/(1[6-9]|2[0-8])$"),
+                    AfterValidator(_network_address)]
+AccountId = Annotated[str, StringConstraints(pattern=r"^\d{12}$")]
+Region = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")]
+AmiId = Annotated[str, StringConstraints(pattern=r"^ami-([0-9a-f]{8}|[0-9a-f]{17})$")]
+CertificateArn = Annotated[str, StringConstraints(pattern=r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]+$")]
+Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+# Two AZs at least: the load balancers need subnets in two zones, each tier spreads over them.
+Capacity = Annotated[int, Field(ge=2)]
+PositiveInt = Annotated[int, Field(gt=0)]
+
+
+class StageConfig(BaseModel):
     """Everything that differs between environments. Field names are the cdk.json keys in snake_case."""
 
-    stage: str
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",  # a misspelt key in cdk.json must not silently fall back to the default
+        alias_generator=to_camel,  # the camelCase alias is the cdk.json / -c key
+        populate_by_name=True,  # Python callers (tests) build it with the snake_case names
+        strict=True,
+        validate_default=True,  # the defaults obey the same rules, and cross-field checks see them
+    )
+
+    stage: Stage
     # Prefix of every stack name and of the SSM service-discovery namespace (/<prefix>/...).
-    prefix: str = "lc"
-    account: str | None = None  # None: the CLI's CDK_DEFAULT_ACCOUNT
-    region: str | None = None  # None: the CLI's CDK_DEFAULT_REGION
+    prefix: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*$", max_length=20)] = "lc"
+    account: Annotated[AccountId | None, CLEARABLE] = None  # None: the CLI's CDK_DEFAULT_ACCOUNT
+    region: Annotated[Region | None, CLEARABLE] = None  # None: the CLI's CDK_DEFAULT_REGION
 
     # --- network -----------------------------------------------------------------------------
-    vpc_cidr: str = "10.40.0.0/16"
-    max_azs: int = 2
-    nat_gateways: int = 0  # 0: private subnets reach AWS APIs through VPC endpoints only
+    vpc_cidr: VpcCidr = "10.40.0.0/16"
+    max_azs: Annotated[int, Field(ge=2)] = 2
+    nat_gateways: Annotated[int, Field(ge=0)] = 0  # 0: private subnets reach AWS APIs through VPC endpoints only
     vpc_endpoints: bool = True
-    flow_log_retention_days: int = 30
+    flow_log_retention_days: RetentionDays = 30
 
     # --- compute tiers --------------------------------------------------------------------------
-    instance_type: str = "t4g.micro"
+    instance_type: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")] = "t4g.micro"
     # None: the latest Amazon Linux 2023 AMI from the public SSM parameter (real AWS only).
-    ami_id: str | None = None
-    web_min_capacity: int = 2
-    web_max_capacity: int = 4
-    backend_min_capacity: int = 2
-    backend_max_capacity: int = 4
-    target_cpu_percent: int = 50
-    certificate_arn: str | None = None  # None: HTTP listener (sandbox only); set it for HTTPS
+    ami_id: Annotated[AmiId | None, CLEARABLE] = None
+    web_min_capacity: Capacity = 2
+    web_max_capacity: Capacity = 4
+    backend_min_capacity: Capacity = 2
+    backend_max_capacity: Capacity = 4
+    target_cpu_percent: Annotated[int, Field(ge=1, le=100)] = 50
+    # None: HTTP listener (sandbox only); set it for HTTPS
+    certificate_arn: Annotated[CertificateArn | None, CLEARABLE] = None
 
     # --- sessions (ElastiCache) --------------------------------------------------------------------
-    cache_node_type: str = "cache.t4g.micro"
-    cache_replicas: int = 1  # replicas per shard; >=1 is needed for automatic failover
+    cache_node_type: Annotated[str, StringConstraints(pattern=r"^cache\.[a-z0-9]+\.[a-z0-9]+$")] = "cache.t4g.micro"
+    # Replicas per shard (ElastiCache allows 0-5); >=1 is needed for automatic failover.
+    cache_replicas: Annotated[int, Field(ge=0, le=5)] = 1
     cache_multi_az: bool = False
 
     # --- API -----------------------------------------------------------------------------------
-    api_endpoint_type: str = "REGIONAL"  # or EDGE
-    api_rate_limit: int = 50  # steady-state requests/s per stage
-    api_burst_limit: int = 100
-    api_quota_per_day: int = 100_000
+    api_endpoint_type: Literal["REGIONAL", "EDGE"] = "REGIONAL"
+    api_rate_limit: PositiveInt = 50  # steady-state requests/s per stage
+    api_burst_limit: PositiveInt = 100
+    api_quota_per_day: PositiveInt = 100_000
 
     # --- Lambda --------------------------------------------------------------------------------
     # The local cloud runs Python Lambdas with its own interpreter (3.11), so the `local` profile
     # builds the dependency layer for that interpreter; real stages use the newest runtime CDK offers.
-    lambda_runtime: str = "python3.14"
-    lambda_architecture: str = "ARM_64"
-    consumer_max_concurrency: int = 5  # protects DynamoDB and downstreams from a backlog burst
+    lambda_runtime: Annotated[str, StringConstraints(pattern=r"^python3\.\d{1,2}$")] = "python3.14"
+    lambda_architecture: Literal["ARM_64", "X86_64"] = "ARM_64"
+    # Protects DynamoDB and downstreams from a backlog burst; SQS event sources take 2-1000.
+    consumer_max_concurrency: Annotated[int, Field(ge=2, le=1000)] = 5
 
     # --- workflow -------------------------------------------------------------------------------
-    approval_timeout_seconds: int = 3600
-    cancel_grace_seconds: int = 60  # delay queue: the order-cancel grace period
+    approval_timeout_seconds: PositiveInt = 3600
+    # Delay queue: the order-cancel grace period; SQS delays a message by at most 15 minutes.
+    cancel_grace_seconds: Annotated[int, Field(ge=0, le=900)] = 60
 
     # --- operations ------------------------------------------------------------------------------
-    alarm_email: str | None = None
-    log_retention_days: int = 30
-    queue_age_slo_seconds: int = 300
-    waf_rate_limit_per_5min: int = 2000
+    alarm_email: Annotated[Email | None, CLEARABLE] = None
+    log_retention_days: RetentionDays = 30
+    queue_age_slo_seconds: PositiveInt = 300
+    # Explicit alias: the documented key predates the generator, which would spell it ...Per5Min.
+    # WAF rate-based rules take 10 to 2e9 requests per window.
+    waf_rate_limit_per_5min: Annotated[int, Field(alias="wafRateLimitPer5min", ge=10, le=2_000_000_000)] = 2000
     destroy_on_delete: bool = True  # sandbox/local: data stores go with the stack; production retains
+
+    # Cross-field rules are field validators (not one model validator) so that the error names the key
+    # to change. `info.data` holds the fields declared above the validated one, if they were valid.
+
+    @field_validator("nat_gateways")
+    @classmethod
+    def _one_nat_per_az_at_most(cls, value: int, info: ValidationInfo) -> int:
+        if value > info.data.get("max_azs", value):
+            raise ValueError(f"{value} NAT gateways for maxAzs={info.data['max_azs']}: at most one per AZ")
+        return value
+
+    @field_validator("web_max_capacity", "backend_max_capacity")
+    @classmethod
+    def _max_not_below_min(cls, value: int, info: ValidationInfo) -> int:
+        minimum = info.data.get(info.field_name.replace("_max_", "_min_"), value)
+        if value < minimum:
+            raise ValueError(f"must not be below the tier's min capacity ({minimum})")
+        return value
+
+    @field_validator("cache_multi_az")
+    @classmethod
+    def _multi_az_needs_a_replica(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and info.data.get("cache_replicas", 1) < 1:
+            raise ValueError("needs cacheReplicas >= 1: failover promotes a replica")
+        return value
+
+    @field_validator("destroy_on_delete")
+    @classmethod
+    def _production_retains_data(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and info.data.get("stage") == "production":
+            raise ValueError("production must not destroy data stores on stack deletion")
+        return value
 
     @property
     def is_production(self) -> bool:
@@ -84,32 +188,36 @@ class StageConfig:
         return "/" + "/".join((self.prefix, self.stage, *parts))
 
 
-def _snake(key: str) -> str:
-    out = []
-    for ch in key:
-        if ch.isupper():
-            out.append("_")
-            out.append(ch.lower())
-        else:
-            out.append(ch)
-    return "".join(out)
+# cdk.json / -c key by field name, and back.
+_KEY_BY_FIELD: dict[str, str] = {name: info.alias or name for name, info in StageConfig.model_fields.items()}
+_FIELD_BY_KEY: dict[str, str] = {key: name for name, key in _KEY_BY_FIELD.items()}
+# Every context key load_config reads: the profiles plus one override per field (`stage` included).
+CONTEXT_KEYS: tuple[str, ...] = ("stages", *_FIELD_BY_KEY)
 
 
-def _coerce(value: Any, current: Any, name: str) -> Any:
-    """Context values given with -c arrive as strings; convert them to the field's type."""
-    if not isinstance(value, str):
-        return value
-    if isinstance(current, bool):
-        if value.lower() in ("true", "1", "yes"):
-            return True
-        if value.lower() in ("false", "0", "no"):
-            return False
-        raise ValueError(f"{name}: expected true/false, got {value!r}")
-    if isinstance(current, int):
-        return int(value)
-    if value.lower() in ("none", "null", ""):
-        return None
-    return value
+@functools.cache
+def _field_type(name: str) -> TypeAdapter:
+    """The field's type with its constraints, to validate one -c string on its own (in lax mode).
+    Cross-field rules run afterwards, when the whole config is validated."""
+    info = StageConfig.model_fields[name]
+    return TypeAdapter(Annotated[info.annotation, *info.metadata] if info.metadata else info.annotation)
+
+
+def _error_lines(error: ValidationError, where: Callable[[str], str]) -> str:
+    lines = []
+    for e in error.errors(include_url=False):
+        key = ".".join(str(part) for part in e["loc"])
+        if e["type"] != "extra_forbidden":  # errors on defaults (validate_default) name the field
+            key = _KEY_BY_FIELD.get(key, key)
+        lines.append(f"{where(key)}: {e['msg']} (got {e['input']!r})")
+    return "\n".join(lines)
+
+
+def _override(key: str, value: Any) -> Any:
+    try:
+        return _field_type(_FIELD_BY_KEY[key]).validate_python(value, strict=False)
+    except ValidationError as error:
+        raise ConfigError(_error_lines(error, lambda _: f"-c {key}")) from None
 
 
 def load_config(context: Mapping[str, Any]) -> StageConfig:
@@ -117,28 +225,28 @@ def load_config(context: Mapping[str, Any]) -> StageConfig:
 
     `context` is anything with .get (the CDK node's try_get_context wrapped in a dict works too).
     """
-    stage = context.get("stage") or "sandbox"
-    if stage not in STAGES:
-        raise ValueError(f"unknown stage {stage!r}; expected one of {', '.join(STAGES)}")
+    stage = _override("stage", context.get("stage") or "sandbox")
     stages = context.get("stages") or {}
-    if isinstance(stages, str):
+    if isinstance(stages, str):  # -c stages='{...}'
         stages = json.loads(stages)
-    values: dict[str, Any] = {"stage": stage}
-    fields = {f.name: f for f in dataclasses.fields(StageConfig)}
-    for key, value in (stages.get(stage) or {}).items():
-        name = _snake(key)
-        if name not in fields:
-            raise ValueError(f"cdk.json stages.{stage}.{key}: no such setting")
-        values[name] = value
-    defaults = StageConfig(stage=stage)
-    for name in fields:
-        camel = "".join(p if i == 0 else p.capitalize() for i, p in enumerate(name.split("_")))
-        override = context.get(camel)
-        if override is not None and name != "stage":
-            values[name] = _coerce(override, getattr(defaults, name), camel)
-    config = StageConfig(**values)
-    if config.is_production and config.destroy_on_delete:
-        raise ValueError("production must not destroy data stores on stack deletion")
-    if config.web_min_capacity < 2 or config.backend_min_capacity < 2:
-        raise ValueError("each tier needs at least 2 instances across AZs")
-    return config
+    unknown = sorted(set(stages) - set(STAGES))
+    if unknown:
+        raise ConfigError("\n".join(f"stages.{name}: unknown stage; expected one of {', '.join(STAGES)}"
+                                    for name in unknown))
+    profile = dict(stages.get(stage) or {})
+    if "stage" in profile:
+        raise ConfigError(f"stages.{stage}.stage: the profile's key in `stages` is its stage")
+    overrides = {
+        key: _override(key, context[key]) for key in _FIELD_BY_KEY if key != "stage" and context.get(key) is not None
+    }
+
+    def where(key: str) -> str:
+        if key in overrides:
+            return f"-c {key}"
+        return f"stages.{stage}.{key}" if key else f"stages.{stage}"
+
+    try:
+        # by_name=False: cdk.json spells keys in camelCase only; a snake_case key is an unknown one.
+        return StageConfig.model_validate({**profile, **overrides, "stage": stage}, by_name=False)
+    except ValidationError as error:
+        raise ConfigError(_error_lines(error, where)) from None

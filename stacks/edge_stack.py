@@ -9,6 +9,8 @@ rule caps each source IP. Every request WAF evaluates is logged (with credential
 from __future__ import annotations
 
 from aws_cdk import ArnFormat, CfnOutput, RemovalPolicy, Stack
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
@@ -116,14 +118,11 @@ class EdgeStack(Stack):
         logging_config.node.add_dependency(self.log_group)
 
 
-def internet_facing_resources(stacks: dict[str, Stack]) -> dict[str, str]:
+def internet_facing_resources(
+    web_load_balancer: elbv2.IApplicationLoadBalancer, api_stage: apigw.Stage
+) -> dict[str, str]:
     """ARNs the edge web ACL protects: the web tier's internet-facing ALB and the API stage.
 
     A resource takes one web ACL (a second association silently replaces the first), so the API stack
     has none of its own and this one protects both."""
-    resources: dict[str, str] = {}
-    if "web" in stacks:
-        resources["WebAlb"] = stacks["web"].load_balancer.load_balancer_arn
-    if "api" in stacks:
-        resources["ApiStage"] = stacks["api"].rest_api.deployment_stage.stage_arn
-    return resources
+    return {"WebAlb": web_load_balancer.load_balancer_arn, "ApiStage": api_stage.stage_arn}

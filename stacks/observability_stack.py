@@ -14,6 +14,7 @@ what tells an operator that consumers fall behind.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import cdk_monitoring_constructs as mon
 from aws_cdk import CfnOutput, Duration, Fn, RemovalPolicy, Stack
@@ -33,6 +34,16 @@ from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
 from stacks.config import StageConfig
+
+if TYPE_CHECKING:  # monitored_system_of's parameter types only
+    from stacks.api_stack import ApiStack
+    from stacks.data_stack import DataStack
+    from stacks.edge_stack import EdgeStack
+    from stacks.messaging_stack import MessagingStack
+    from stacks.processing_stack import ProcessingStack
+    from stacks.sessions_stack import SessionsStack
+    from stacks.tier_stacks import BackendTierStack, WebTierStack
+    from stacks.workflow_stack import WorkflowStack
 
 # Powertools EMF business metrics (docs/design.md: POWERTOOLS_METRICS_NAMESPACE, dimension `service`).
 BUSINESS_NAMESPACE = "Storefront"
@@ -449,60 +460,56 @@ class ObservabilityStack(Stack):
         )
 
 
-def monitored_system_of(stacks: dict[str, Stack]) -> MonitoredSystem:
-    """Collect what to watch from the app's stacks (keys as in app_builder). A stack that is not
-    part of the app yet simply contributes nothing, so the app synthesizes at every step."""
+def monitored_system_of(
+    *,
+    data: DataStack,
+    messaging: MessagingStack,
+    sessions: SessionsStack,
+    backend: BackendTierStack,
+    web: WebTierStack,
+    workflow: WorkflowStack,
+    api: ApiStack,
+    processing: ProcessingStack,
+    edge: EdgeStack,
+) -> MonitoredSystem:
+    """Collect what to watch from the app's stacks."""
     from stacks.constructs.powertools_function import LambdaPackaging  # only needed here
 
     system = MonitoredSystem()
-    if "messaging" in stacks:
-        messaging = stacks["messaging"]
-        system.topics["order-events"] = messaging.order_events_topic
-        pairs = dict(messaging.fanout)
-        pairs["inventory-events"] = messaging.inventory_fifo
-        pairs["order-cancel-window"] = messaging.cancel_delay_queue
-        for name, pair in pairs.items():
-            system.queues.append(WatchedQueue(name=name, queue=pair.queue, dead_letter_queue=pair.dlq))
-        # The subscription DLQ pair's *work* queue is already the end of the line for SNS deliveries.
-        # Nothing consumes it, so its own DLQ should stay empty; if a redrive goes wrong, it will not.
-        system.dead_letter_queues["sns-delivery-failures"] = messaging.subscription_dlq.queue
-        system.dead_letter_queues["sns-delivery-failures-dlq"] = messaging.subscription_dlq.dlq
-    if "data" in stacks:
-        data = stacks["data"]
-        system.tables = {"orders": data.orders_table, "idempotency": data.idempotency_table,
-                         "inventory": data.inventory_table}
-    if "api" in stacks:
-        api = stacks["api"]
-        system.rest_api = api.rest_api
-        system.functions["orders-api"] = api.orders_function
-        system.functions["approvals-api"] = api.approvals_function
-    if "workflow" in stacks:
-        workflow = stacks["workflow"]
-        system.state_machines["checkout"] = workflow.state_machine
-        for name, function in workflow.task_functions.items():
-            system.functions[f"checkout-{name.replace('_', '-')}"] = function
-    if "processing" in stacks:
-        processing = stacks["processing"]
-        for name, function in processing.consumers.items():
-            system.functions[name.replace("_", "-")] = function
-        system.functions["handoff-ingest"] = processing.handoff_ingest
-    for key in ("api", "workflow", "processing"):
-        packaging = stacks[key].node.try_find_child(LambdaPackaging.CONSTRUCT_ID) if key in stacks else None
+    system.topics["order-events"] = messaging.order_events_topic
+    pairs = dict(messaging.fanout)
+    pairs["inventory-events"] = messaging.inventory_fifo
+    pairs["order-cancel-window"] = messaging.cancel_delay_queue
+    for name, pair in pairs.items():
+        system.queues.append(WatchedQueue(name=name, queue=pair.queue, dead_letter_queue=pair.dlq))
+    # The subscription DLQ pair's *work* queue is already the end of the line for SNS deliveries.
+    # Nothing consumes it, so its own DLQ should stay empty; if a redrive goes wrong, it will not.
+    system.dead_letter_queues["sns-delivery-failures"] = messaging.subscription_dlq.queue
+    system.dead_letter_queues["sns-delivery-failures-dlq"] = messaging.subscription_dlq.dlq
+    system.tables = {"orders": data.orders_table, "idempotency": data.idempotency_table,
+                     "inventory": data.inventory_table}
+    system.rest_api = api.rest_api
+    system.functions["orders-api"] = api.orders_function
+    system.functions["approvals-api"] = api.approvals_function
+    system.state_machines["checkout"] = workflow.state_machine
+    for name, function in workflow.task_functions.items():
+        system.functions[f"checkout-{name.replace('_', '-')}"] = function
+    for name, function in processing.consumers.items():
+        system.functions[name.replace("_", "-")] = function
+    system.functions["handoff-ingest"] = processing.handoff_ingest
+    for key, stack in (("api", api), ("workflow", workflow), ("processing", processing)):
+        packaging = stack.node.try_find_child(LambdaPackaging.CONSTRUCT_ID)
         if isinstance(packaging, LambdaPackaging):
             system.dead_letter_queues[f"{key}-async-invoke-failures"] = packaging.async_failures
-    if "sessions" in stacks:
-        group = stacks["sessions"].replication_group
-        # Cluster mode disabled: member clusters are named <replication group id>-001, -002, ...
-        system.cache_nodes = [Fn.join("", [group.ref, f"-{n:03d}"]) for n in range(1, group.num_cache_clusters + 1)]
-    for key in ("web", "backend"):
-        if key in stacks:
-            tier = stacks[key]
-            system.tiers.append(LoadBalancedTier(
-                name=key,
-                load_balancer=tier.load_balancer,
-                target_group=tier.target_group,
-                auto_scaling_group=tier.auto_scaling_group,
-            ))
-    if "edge" in stacks:
-        system.web_acls["edge"] = stacks["edge"].web_acl
+    group = sessions.replication_group
+    # Cluster mode disabled: member clusters are named <replication group id>-001, -002, ...
+    system.cache_nodes = [Fn.join("", [group.ref, f"-{n:03d}"]) for n in range(1, group.num_cache_clusters + 1)]
+    for key, tier in (("web", web), ("backend", backend)):
+        system.tiers.append(LoadBalancedTier(
+            name=key,
+            load_balancer=tier.load_balancer,
+            target_group=tier.target_group,
+            auto_scaling_group=tier.auto_scaling_group,
+        ))
+    system.web_acls["edge"] = edge.web_acl
     return system

@@ -1,11 +1,13 @@
 """The typed stage configuration: profiles from cdk.json, overrides from -c, guard rails."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from stacks.config import StageConfig, load_config
+from stacks.config import CONTEXT_KEYS, LOG_RETENTION_DAYS, STAGES, ConfigError, StageConfig, load_config
 
 CONTEXT = json.loads((Path(__file__).resolve().parents[2] / "cdk.json").read_text())["context"]
 
@@ -14,16 +16,33 @@ def ctx(**extra):
     return {**CONTEXT, **extra}
 
 
+def with_profile(stage: str, /, **settings):
+    """The cdk.json context with extra settings written into `stages.<stage>` (JSON-typed values)."""
+    stages = json.loads(json.dumps(CONTEXT["stages"]))
+    stages[stage].update(settings)
+    return ctx(stage=stage, stages=stages)
+
+
+def refused(context, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(context)
+
+
 def test_each_stage_profile_loads_into_a_frozen_config():
-    for stage in ("sandbox", "production", "local"):
+    for stage in STAGES:
         config = load_config(ctx(stage=stage))
         assert isinstance(config, StageConfig) and config.stage == stage
-        with pytest.raises(Exception):
-            config.stage = "other"  # frozen
+        with pytest.raises(ValidationError, match="frozen"):
+            config.stage = "other"
+
+
+def test_stage_defaults_to_sandbox():
+    assert load_config({}).stage == "sandbox"
 
 
 def test_production_is_multi_az_retained_and_nat_backed():
     config = load_config(ctx(stage="production"))
+    assert config.is_production
     assert config.cache_multi_az and config.cache_replicas >= 1
     assert config.nat_gateways >= 2 and not config.destroy_on_delete
 
@@ -40,23 +59,146 @@ def test_no_account_region_or_ami_in_real_stage_profiles():
         assert config.account is None and config.region is None and config.ami_id is None
 
 
-def test_cli_overrides_are_coerced_to_the_field_type():
-    config = load_config(ctx(stage="sandbox", natGateways="1", cacheMultiAz="true", alarmEmail="ops@example.com"))
-    assert config.nat_gateways == 1 and config.cache_multi_az is True and config.alarm_email == "ops@example.com"
+# --- -c overrides: strings, validated by pydantic in lax mode -----------------------------------
 
 
-def test_unknown_stage_and_unknown_setting_are_refused():
-    with pytest.raises(ValueError, match="unknown stage"):
-        load_config(ctx(stage="prod"))
-    with pytest.raises(ValueError, match="no such setting"):
-        load_config(ctx(stage="sandbox", stages={"sandbox": {"natGateway": 1}}))
+def test_cli_override_strings_become_the_field_type():
+    config = load_config(ctx(stage="sandbox", natGateways="1", cacheMultiAz="true", vpcEndpoints="false",
+                             logRetentionDays="365", alarmEmail="ops@example.com"))
+    assert config.nat_gateways == 1 and config.cache_multi_az is True and config.vpc_endpoints is False
+    assert config.log_retention_days == 365 and config.alarm_email == "ops@example.com"
 
 
-def test_guard_rails():
-    with pytest.raises(ValueError, match="production must not destroy"):
-        load_config(ctx(stage="production", destroyOnDelete="true"))
-    with pytest.raises(ValueError, match="at least 2 instances"):
-        load_config(ctx(stage="sandbox", webMinCapacity="1"))
+def test_cli_override_wins_over_the_profile():
+    assert load_config(ctx(stage="production", webMinCapacity="3", webMaxCapacity="3")).web_max_capacity == 3
+
+
+@pytest.mark.parametrize("cleared", ["none", "null", "", "None"])
+def test_cli_override_clears_an_optional_setting(cleared):
+    assert load_config(ctx(stage="local", amiId=cleared)).ami_id is None
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"natGateways": "two"}, "-c natGateways: Input should be a valid integer"),
+        ({"cacheMultiAz": "maybe"}, "-c cacheMultiAz: Input should be a valid boolean"),
+        ({"webMinCapacity": "1"}, "-c webMinCapacity: Input should be greater than or equal to 2"),
+        ({"logRetentionDays": "31"}, "-c logRetentionDays: Value error, CloudWatch Logs keeps logs for one of"),
+        ({"apiEndpointType": "edge"}, "-c apiEndpointType: Input should be 'REGIONAL' or 'EDGE'"),
+        ({"lambdaArchitecture": "arm64"}, "-c lambdaArchitecture: Input should be 'ARM_64' or 'X86_64'"),
+        ({"lambdaRuntime": "nodejs22.x"}, "-c lambdaRuntime: String should match pattern"),
+        ({"vpcCidr": "10.40.0.0/8"}, "-c vpcCidr: String should match pattern"),
+        ({"vpcCidr": "10.40.0.1/16"}, "-c vpcCidr: Value error, 10.40.0.1/16 has host bits set"),
+        ({"account": "12345"}, "-c account: String should match pattern"),
+        ({"amiId": "ami-xyz"}, "-c amiId: String should match pattern"),
+        ({"alarmEmail": "ops"}, "-c alarmEmail: String should match pattern"),
+        ({"cancelGraceSeconds": "901"}, "-c cancelGraceSeconds: Input should be less than or equal to 900"),
+        ({"wafRateLimitPer5min": "5"}, "-c wafRateLimitPer5min: Input should be greater than or equal to 10"),
+        ({"stage": "prod"}, "-c stage: Input should be 'sandbox', 'production' or 'local'"),
+    ],
+)
+def test_a_bad_cli_override_names_its_key(override, message):
+    refused({**ctx(stage="sandbox"), **override}, message)
+
+
+# --- cdk.json profiles: JSON types, validated strictly -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ({"natGateways": "1"}, "stages.local.natGateways: Input should be a valid integer"),
+        ({"natGateways": 1.0}, "stages.local.natGateways: Input should be a valid integer"),
+        ({"vpcEndpoints": "false"}, "stages.local.vpcEndpoints: Input should be a valid boolean"),
+        ({"vpcEndpoints": 0}, "stages.local.vpcEndpoints: Input should be a valid boolean"),
+        ({"cacheReplicas": True}, "stages.local.cacheReplicas: Input should be a valid integer"),
+        ({"account": 0}, "stages.local.account: Input should be a valid string"),
+        ({"lambdaArchitecture": "ARM64"}, "stages.local.lambdaArchitecture: Input should be 'ARM_64' or 'X86_64'"),
+        ({"logRetentionDays": 2}, "stages.local.logRetentionDays: Value error, CloudWatch Logs keeps logs"),
+    ],
+)
+def test_a_bad_cdk_json_value_names_its_camel_case_key(setting, message):
+    refused(with_profile("local", **setting), message)
+
+
+def test_unknown_setting_is_refused_with_its_key():
+    refused(with_profile("sandbox", natGateway=1), "stages.sandbox.natGateway: Extra inputs are not permitted")
+
+
+def test_snake_case_key_in_cdk_json_is_an_unknown_setting():
+    refused(with_profile("sandbox", max_azs=3), "stages.sandbox.max_azs: Extra inputs are not permitted")
+
+
+def test_unknown_stage_profile_is_refused():
+    refused(ctx(stage="sandbox", stages={**CONTEXT["stages"], "staging": {}}), "stages.staging: unknown stage")
+
+
+def test_a_profile_cannot_name_another_stage():
+    refused(with_profile("sandbox", stage="production"), "stages.sandbox.stage:")
+
+
+def test_every_error_is_reported_at_once():
+    with pytest.raises(ConfigError) as error:
+        load_config(with_profile("local", natGateways="1", maxAzs="3"))
+    assert "stages.local.natGateways" in str(error.value) and "stages.local.maxAzs" in str(error.value)
+
+
+def test_stages_given_as_a_json_string_with_c():
+    config = load_config({"stage": "production", "stages": json.dumps(CONTEXT["stages"])})
+    assert config.nat_gateways == 2
+
+
+# --- cross-field guard rails ---------------------------------------------------------------------
+
+
+def test_production_must_not_destroy_data_stores():
+    refused(ctx(stage="production", destroyOnDelete="true"),
+            "-c destroyOnDelete: Value error, production must not destroy data stores")
+    # Left out of the profile, the default (True) is refused as well: production must say so.
+    stages = {**CONTEXT["stages"], "production": {k: v for k, v in CONTEXT["stages"]["production"].items()
+                                                  if k != "destroyOnDelete"}}
+    refused(ctx(stage="production", stages=stages), "stages.production.destroyOnDelete: Value error, production")
+
+
+@pytest.mark.parametrize("tier", ["web", "backend"])
+def test_each_tier_keeps_two_instances_and_min_not_above_max(tier):
+    refused(ctx(stage="sandbox", **{f"{tier}MinCapacity": "1"}),
+            f"-c {tier}MinCapacity: Input should be greater than or equal to 2")
+    refused(ctx(stage="sandbox", **{f"{tier}MinCapacity": "5", f"{tier}MaxCapacity": "4"}),
+            f"-c {tier}MaxCapacity: Value error, must not be below the tier's min capacity (5)")
+    refused(with_profile("sandbox", **{f"{tier}MinCapacity": 5}),
+            f"stages.sandbox.{tier}MaxCapacity: Value error, must not be below")
+
+
+def test_at_most_one_nat_gateway_per_az():
+    refused(ctx(stage="sandbox", natGateways="3"), "-c natGateways: Value error, 3 NAT gateways for maxAzs=2")
+    assert load_config(ctx(stage="sandbox", natGateways="3", maxAzs="3")).nat_gateways == 3
+
+
+def test_multi_az_cache_needs_a_replica():
+    refused(ctx(stage="sandbox", cacheReplicas="0", cacheMultiAz="true"), "-c cacheMultiAz: Value error, needs cacheReplicas")
+
+
+# --- the model itself ----------------------------------------------------------------------------
+
+
+def test_defaults_pass_their_own_rules():
+    assert StageConfig(stage="sandbox").log_retention_days in LOG_RETENTION_DAYS
+
+
+def test_python_callers_use_snake_case_names_strictly():
+    assert StageConfig(stage="sandbox", waf_rate_limit_per_5min=777).waf_rate_limit_per_5min == 777
+    with pytest.raises(ValidationError):
+        StageConfig(stage="sandbox", nat_gateways="1")
+
+
+def test_each_setting_is_read_from_context_under_its_camel_case_key():
+    for name, info in StageConfig.model_fields.items():
+        assert info.alias and info.alias[0].islower() and "_" not in info.alias, name
+        assert info.alias.lower() == name.replace("_", ""), name
+        assert info.alias in CONTEXT_KEYS
+    assert "stages" in CONTEXT_KEYS
 
 
 def test_names_are_derived_from_prefix_and_stage():
