@@ -21,15 +21,9 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from stacks.config import StageConfig
-from stacks.constructs.powertools_function import (
-    PowertoolsFunction,
-    PowertoolsFunctionProps,
-    acknowledge_topic_key_grant,
-    iam5_resource_finding,
-    log_retention,
-    removal_policy,
-)
-from stacks.nag import acknowledge
+from stacks.constructs.powertools_function import PowertoolsFunction, PowertoolsFunctionProps
+from stacks.nag import acknowledge, acknowledge_topic_key_grant, iam5_resource_finding
+from stacks.stage_defaults import log_retention, removal_policy, shared_function_props
 
 STAGE_NAME = "v1"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -144,7 +138,7 @@ class ApiStack(Stack):
         function = PowertoolsFunction(
             self,
             "OrdersApi",
-            config=config,
+            shared=shared_function_props(config),
             props=PowertoolsFunctionProps(
                 handler="orders_api.handler.lambda_handler",
                 service_name="orders-api",
@@ -172,7 +166,7 @@ class ApiStack(Stack):
         function = PowertoolsFunction(
             self,
             "ApprovalsApi",
-            config=config,
+            shared=shared_function_props(config),
             props=PowertoolsFunctionProps(
                 handler="approvals.handler.lambda_handler",
                 service_name="approvals-api",

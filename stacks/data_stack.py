@@ -6,12 +6,13 @@ without touching orders, idempotency records or the producer/consumer hand-off b
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from stacks.config import StageConfig
+from stacks.stage_defaults import removal_policy
 
 # Prefix under which producers drop hand-off objects; the consumer lists only this prefix.
 HANDOFF_PREFIX = "incoming/"
@@ -22,7 +23,7 @@ class DataStack(Stack):
 
     def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        removal = RemovalPolicy.DESTROY if config.destroy_on_delete else RemovalPolicy.RETAIN
+        removal = removal_policy(config)
 
         def table(name: str, partition: str, sort: str | None = None, ttl: str | None = None) -> dynamodb.Table:
             return dynamodb.Table(

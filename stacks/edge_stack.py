@@ -8,7 +8,7 @@ rule caps each source IP. Every request WAF evaluates is logged (with credential
 
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, CfnOutput, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, CfnOutput, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_logs as logs
@@ -16,7 +16,7 @@ from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
 from stacks.config import StageConfig
-from stacks.constructs.powertools_function import log_retention
+from stacks.stage_defaults import log_retention, removal_policy
 
 # Evaluated in this order (priority = position). The IP reputation list runs before the content
 # rules, so requests from known-bad addresses are not inspected further.
@@ -99,7 +99,7 @@ class EdgeStack(Stack):
             "WafLogs",
             log_group_name=log_group_name,
             retention=log_retention(config.log_retention_days),
-            removal_policy=RemovalPolicy.DESTROY if config.destroy_on_delete else RemovalPolicy.RETAIN,
+            removal_policy=removal_policy(config),
         )
         # The logging configuration wants the log group ARN without the trailing `:*` of its Arn attribute.
         log_group_arn = self.format_arn(

@@ -6,7 +6,7 @@ Each subscribed queue receives only the events its filter policy admits (seed 00
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
@@ -15,6 +15,7 @@ from constructs import Construct
 
 from stacks.config import StageConfig
 from stacks.constructs.queue_with_dlq import QueueWithDlq, QueueWithDlqProps
+from stacks.stage_defaults import removal_policy
 
 # Message attribute names and event types that producers set and filter policies match.
 EVENT_TYPE_ATTRIBUTE = "event_type"
@@ -41,7 +42,7 @@ class MessagingStack(Stack):
 
     def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        removal = RemovalPolicy.DESTROY if config.destroy_on_delete else RemovalPolicy.RETAIN
+        removal = removal_policy(config)
 
         # Customer managed key: SNS needs a key whose policy lets the service use it for SQS delivery.
         self.topic_key = kms.Key(

@@ -1,14 +1,23 @@
 """cdk-nag v3 wiring: rule packs run as CDK policy-validation plugins at synth time.
 
 Every acknowledgement goes through `acknowledge()` so that it always names the rule, the construct
-and a reason (an empty reason is refused), and so the id format quirks of cdk-nag v3 live in one place.
+and a reason (an empty reason is refused), and so the id format quirks of cdk-nag v3 live in one place:
+how a wildcard-resource finding is named (`iam5_resource_finding`), when a cross-stack resource can be
+named at all (`acknowledge_wildcard_resource`), and what makes a runtime "not the latest"
+(`acknowledge_older_runtime`).
 """
 
 from __future__ import annotations
 
+import json
+from typing import Callable
+
 import aws_cdk as cdk
+import jsii
+from aws_cdk import Stack
+from aws_cdk import aws_lambda as lambda_
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
-from constructs import IConstruct
+from constructs import Construct, IConstruct, IValidation
 
 
 def apply_rule_packs(app: cdk.App) -> None:
@@ -21,3 +30,84 @@ def acknowledge(construct: IConstruct, rule: str, reason: str) -> None:
     if len(reason.strip()) < 20:
         raise ValueError(f"{rule}: give a real reason for acknowledging this finding")
     cdk.Validations.of(construct).acknowledge(cdk.Acknowledgment(id=rule, reason=reason))
+
+
+# --- wildcard resources (AwsSolutions-IAM5) ------------------------------------------------------
+
+
+def iam5_resource_finding(scope: Construct, resource: str) -> str:
+    """The id cdk-nag gives a wildcard-resource finding (`AwsSolutions-IAM5[Resource::...]`) for
+    `resource`, rendered the way its flattenCfnReference does (Ref -> <Id>, GetAtt -> <Id.Attr>).
+    Lets an acknowledgement name exactly one resource pattern in every stage and environment."""
+
+    def flatten(node: object) -> str:
+        if node is None:
+            return ""
+        if isinstance(node, str):
+            return node.replace("${", "<").replace("}", ">")
+        if isinstance(node, dict):
+            if "Fn::Join" in node:
+                delimiter, items = node["Fn::Join"]
+                return delimiter.join(flatten(item) for item in items)
+            if "Fn::Sub" in node:
+                return flatten(node["Fn::Sub"])
+            if "Fn::GetAtt" in node:
+                resource_id, attribute = node["Fn::GetAtt"]
+                return f"<{flatten(resource_id)}.{flatten(attribute)}>"
+            if "Fn::ImportValue" in node:
+                return flatten(node["Fn::ImportValue"])
+            if "Ref" in node:
+                return f"<{flatten(node['Ref'])}>"
+        return json.dumps(node, separators=(",", ":"))
+
+    return f"AwsSolutions-IAM5[Resource::{flatten(Stack.of(scope).resolve(resource))}]"
+
+
+@jsii.implements(IValidation)
+class _AcknowledgeOnceResolved:
+    """Validation hook that records an acknowledgement when the tree is validated: by then CDK has
+    replaced cross-stack references with their final form (e.g. Fn::GetStackOutput), which is the
+    form cdk-nag prints in a finding id."""
+
+    def __init__(self, construct: Construct, rule: Callable[[], str], reason: str) -> None:
+        self.construct, self.rule, self.reason = construct, rule, reason
+
+    def validate(self) -> list[str]:
+        acknowledge(self.construct, self.rule(), self.reason)
+        return []
+
+
+def acknowledge_wildcard_resource(construct: Construct, resource: str, reason: str) -> None:
+    """Acknowledge `AwsSolutions-IAM5[Resource::<resource>]` on `construct`, also when `resource`
+    refers to another stack (its rendering is known only after references are resolved)."""
+    construct.node.add_validation(_AcknowledgeOnceResolved(construct, lambda: iam5_resource_finding(construct, resource), reason))
+
+
+def acknowledge_topic_key_grant(function: lambda_.Function) -> None:
+    """`topic.grant_publish` on a KMS-encrypted topic also grants `kms:GenerateDataKey*` (the
+    GenerateDataKey variants SNS may call) on that topic's key - one key, not every key."""
+    acknowledge(
+        function.role,
+        "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
+        "Publishing to the KMS-encrypted order-events topic needs kms:GenerateDataKey* on its key; the grant "
+        "names that single key.",
+    )
+
+
+# --- Lambda runtimes (AwsSolutions-L1, Serverless-LambdaLatestVersion) ------------------------------
+
+
+def latest_python_runtime() -> lambda_.Runtime:
+    """The newest Python runtime this CDK version knows: what both rules compare a function against."""
+    return max(
+        (r for r in lambda_.Runtime.ALL if r.family == lambda_.RuntimeFamily.PYTHON),
+        key=lambda r: tuple(int(p) for p in r.name.removeprefix("python").split(".")),
+    )
+
+
+def acknowledge_older_runtime(function: IConstruct, runtime: lambda_.Runtime, reason: str) -> None:
+    """Accept, with `reason`, that `function` runs a Python runtime older than the newest one; does
+    nothing when `runtime` is the newest (then neither rule fires)."""
+    if runtime.name != latest_python_runtime().name:
+        acknowledge(function, "AwsSolutions-L1", reason)
+        acknowledge(function, "Serverless::Serverless-LambdaLatestVersion", reason)

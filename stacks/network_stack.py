@@ -12,14 +12,14 @@ another stack's group, which is what causes cross-stack reference cycles.
 
 from __future__ import annotations
 
-from aws_cdk import Fn, RemovalPolicy, Stack
+from aws_cdk import Fn, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from stacks.config import StageConfig
 from stacks.constructs.implied_dependency import drop_implied_dependency
-from stacks.constructs.powertools_function import log_retention
+from stacks.stage_defaults import log_retention, removal_policy
 from stacks.constructs.tier_security_groups import TierSecurityGroups, TierSecurityGroupsProps
 
 PUBLIC_SUBNETS = "Public"
@@ -79,7 +79,7 @@ class NetworkStack(Stack):
             self,
             "FlowLogs",
             retention=log_retention(config.flow_log_retention_days),
-            removal_policy=RemovalPolicy.DESTROY if config.destroy_on_delete else RemovalPolicy.RETAIN,
+            removal_policy=removal_policy(config),
         )
         self.vpc.add_flow_log(
             "FlowLog",

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import cdk_monitoring_constructs as mon
-from aws_cdk import CfnOutput, Duration, Fn, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, Duration, Fn, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_autoscaling as autoscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -34,6 +34,7 @@ from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
 from stacks.config import StageConfig
+from stacks.stage_defaults import removal_policy
 
 if TYPE_CHECKING:  # monitored_system_of's parameter types only
     from stacks.api_stack import ApiStack
@@ -146,7 +147,7 @@ class ObservabilityStack(Stack):
             "AlarmTopicKey",
             description="Encrypts the alarm notifications topic",
             enable_key_rotation=True,
-            removal_policy=RemovalPolicy.DESTROY if config.destroy_on_delete else RemovalPolicy.RETAIN,
+            removal_policy=removal_policy(config),
         )
         # CloudWatch publishes alarm notifications as itself, so it must be able to use the key.
         key.add_to_resource_policy(
@@ -473,7 +474,7 @@ def monitored_system_of(
     edge: EdgeStack,
 ) -> MonitoredSystem:
     """Collect what to watch from the app's stacks."""
-    from stacks.constructs.powertools_function import LambdaPackaging  # only needed here
+    from stacks.constructs.lambda_packaging import LambdaPackaging  # only needed here
 
     system = MonitoredSystem()
     system.topics["order-events"] = messaging.order_events_topic

@@ -19,15 +19,12 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from stacks.config import StageConfig
-from stacks.constructs.powertools_function import (
-    LambdaPackaging,
-    PowertoolsFunction,
-    PowertoolsFunctionProps,
-    acknowledge_wildcard_resource,
-)
+from stacks.constructs.lambda_packaging import LambdaPackaging
+from stacks.constructs.powertools_function import PowertoolsFunction, PowertoolsFunctionProps
 from stacks.data_stack import HANDOFF_PREFIX
 from stacks.messaging_stack import CONSUMER_TIMEOUT
-from stacks.nag import acknowledge
+from stacks.nag import acknowledge, acknowledge_wildcard_resource
+from stacks.stage_defaults import shared_function_props
 
 BATCH_SIZE = 10
 # Standard queues only: wait up to this long to fill a batch (fewer, fuller invocations).
@@ -81,7 +78,7 @@ class ProcessingStack(Stack):
         function = PowertoolsFunction(
             self,
             "".join(part.capitalize() for part in name.split("_")) + "Consumer",
-            config=self.config,
+            shared=shared_function_props(self.config),
             props=PowertoolsFunctionProps(
                 handler=f"{name}.handler.lambda_handler",
                 service_name=name.replace("_", "-"),
@@ -113,7 +110,7 @@ class ProcessingStack(Stack):
         function = PowertoolsFunction(
             self,
             "HandoffIngest",
-            config=self.config,
+            shared=shared_function_props(self.config),
             props=PowertoolsFunctionProps(
                 handler="handoff_ingest.handler.lambda_handler",
                 service_name="handoff-ingest",
@@ -141,7 +138,7 @@ class ProcessingStack(Stack):
             bucket.arn_for_objects(f"{HANDOFF_PREFIX}*"),
             "Hand-off object keys are chosen by producers; access is limited to the incoming/ prefix.",
         )
-        packaging = LambdaPackaging.of(self, self.config)
+        packaging = LambdaPackaging.of(self, shared_function_props(self.config).packaging)
         events.Rule(
             self,
             "HandoffSchedule",

@@ -19,6 +19,7 @@ from constructs import Construct
 from stacks.config import StageConfig
 from stacks.constructs.tier_security_groups import REDIS_PORT
 from stacks.nag import acknowledge
+from stacks.stage_defaults import removal_policy
 
 REDIS_ENGINE_VERSION = "7.1"
 
@@ -51,7 +52,7 @@ class SessionsStack(Stack):
                 password_length=64, exclude_punctuation=True
             ),
         )
-        self.auth_secret.apply_removal_policy(RemovalPolicy.DESTROY if config.destroy_on_delete else RemovalPolicy.RETAIN)
+        self.auth_secret.apply_removal_policy(removal_policy(config))
         acknowledge(
             self.auth_secret,
             "AwsSolutions-SMG4",
@@ -91,9 +92,7 @@ class SessionsStack(Stack):
             auto_minor_version_upgrade=True,
         )
         # Sessions are disposable in sandbox/local; production keeps a final snapshot on deletion.
-        self.replication_group.apply_removal_policy(
-            RemovalPolicy.DESTROY if config.destroy_on_delete else RemovalPolicy.SNAPSHOT
-        )
+        self.replication_group.apply_removal_policy(removal_policy(config, keep=RemovalPolicy.SNAPSHOT))
         acknowledge(
             self.replication_group,
             "AwsSolutions-AEC5",

@@ -12,7 +12,7 @@ queue names. Both are stateless and can be redeployed without touching data or m
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, Stack, Token
+from aws_cdk import Duration, Stack, Token
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
@@ -24,12 +24,12 @@ from constructs import Construct
 
 from stacks.config import StageConfig
 from stacks.constructs.alb_tier import AlbAutoScalingTier, AlbAutoScalingTierProps
-from stacks.constructs.powertools_function import acknowledge_wildcard_resource, iam5_resource_finding
 from stacks.constructs.service_bundle import ServiceBundle, ServiceBundleProps
 from stacks.constructs.tier_security_groups import APP_PORT, TierSecurityGroups
 from stacks.data_stack import HANDOFF_PREFIX
-from stacks.nag import acknowledge
+from stacks.nag import acknowledge, acknowledge_wildcard_resource, iam5_resource_finding
 from stacks.sessions_stack import SessionsStack
+from stacks.stage_defaults import removal_policy
 
 INSTALL_ROOT = "/opt/storefront"
 SERVICE_USER = "storefront"
@@ -158,7 +158,7 @@ class _TierStack(Stack):
                 certificate_arn=config.certificate_arn if internet_facing else None,
                 requests_per_target_per_minute=requests_per_target_per_minute,
                 access_log_retention=Duration.days(config.log_retention_days),
-                removal_policy=RemovalPolicy.DESTROY if config.destroy_on_delete else RemovalPolicy.RETAIN,
+                removal_policy=removal_policy(config),
                 deletion_protection=not config.destroy_on_delete,
             ),
         )

@@ -33,15 +33,10 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from stacks.config import StageConfig
-from stacks.constructs.powertools_function import (
-    PowertoolsFunction,
-    PowertoolsFunctionProps,
-    acknowledge_topic_key_grant,
-    drop_implied_role_dependency,
-    log_retention,
-    removal_policy,
-)
-from stacks.nag import acknowledge
+from stacks.constructs.implied_dependency import drop_implied_role_dependency
+from stacks.constructs.powertools_function import PowertoolsFunction, PowertoolsFunctionProps
+from stacks.nag import acknowledge, acknowledge_topic_key_grant
+from stacks.stage_defaults import log_retention, removal_policy, shared_function_props
 
 # Orders whose total reaches this amount wait for a human approval before they ship.
 APPROVAL_THRESHOLD = 1000
@@ -106,7 +101,7 @@ class WorkflowStack(Stack):
             construct = PowertoolsFunction(
                 self,
                 "".join(part.capitalize() for part in name.split("_")) + "Function",
-                config=config,
+                shared=shared_function_props(config),
                 props=PowertoolsFunctionProps(
                     handler=handler, service_name=f"checkout-{name.replace('_', '-')}", description=description,
                     environment=env,

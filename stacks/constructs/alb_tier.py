@@ -25,8 +25,7 @@ from aws_cdk import region_info
 from constructs import Construct
 
 from stacks.constructs.implied_dependency import drop_implied_dependency
-from stacks.constructs.powertools_function import iam5_resource_finding
-from stacks.nag import acknowledge
+from stacks.nag import acknowledge, iam5_resource_finding
 
 ROOT_DEVICE = "/dev/xvda"  # Amazon Linux 2023's root device name
 

@@ -1,17 +1,15 @@
 """The Lambda dependency layer: `lambdas/requirements.txt` pip-installed for the stage's runtime.
 
-Bundling runs locally with the synthesizing Python's pip (no Docker on developer machines or in CI):
-pip is told the *target* platform (manylinux wheels for the Lambda architecture, the runtime's
-Python version, binary wheels only), so a laptop on any OS produces a layer that imports on Lambda.
-The asset hash is computed from the requirements file plus the runtime and architecture, before
-bundling, so a synth whose cdk.out already holds that layer skips pip entirely.
+Bundling runs locally with pip for the target platform (`platform_pip`: manylinux wheels for the
+Lambda architecture, the runtime's Python version, binary wheels only), so a laptop on any OS
+produces a layer that imports on Lambda. The asset hash is computed from the requirements file plus
+the runtime and architecture, before bundling, so a synth whose cdk.out already holds that layer
+skips pip entirely.
 """
 
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,40 +18,11 @@ import jsii
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-LAMBDAS_DIR = Path(__file__).resolve().parents[2] / "lambdas"
+from stacks.constructs import platform_pip
+from stacks.constructs.source_tree import REPO_ROOT
+
+LAMBDAS_DIR = REPO_ROOT / "lambdas"
 REQUIREMENTS_FILE = "requirements.txt"
-
-
-def manylinux_platform(architecture: lambda_.Architecture) -> str:
-    """pip `--platform` tag for a Lambda architecture. manylinux2014 (glibc 2.17) wheels load on
-    every Python runtime Lambda offers (Amazon Linux 2 and 2023)."""
-    machine = "aarch64" if architecture.name == lambda_.Architecture.ARM_64.name else "x86_64"
-    return f"manylinux2014_{machine}"
-
-
-def python_version(runtime: lambda_.Runtime) -> str:
-    """`python3.14` -> `3.14`: the interpreter version pip resolves wheels for."""
-    if not runtime.name.startswith("python"):
-        raise ValueError(f"{runtime.name}: the dependency layer is built for Python runtimes only")
-    return runtime.name.removeprefix("python")
-
-
-def pip_install_command(requirements: Path, target: Path, *, platform: str, version: str) -> list[str]:
-    """The one pip invocation that builds the layer. `--only-binary` forbids sdists (they would
-    compile for the *build* machine); `--no-compile` keeps the layer free of host-specific .pyc."""
-    return [
-        sys.executable, "-m", "pip", "install",
-        "-r", str(requirements),
-        "--target", str(target),
-        "--platform", platform,
-        "--implementation", "cp",
-        "--python-version", version,
-        "--only-binary=:all:",
-        "--no-compile",
-        "--disable-pip-version-check",
-        "--no-input",
-        "-q",
-    ]
 
 
 @jsii.implements(cdk.ILocalBundling)
@@ -68,11 +37,12 @@ class PipLocalBundler:
 
     def try_bundle(self, output_dir: str, *, image: cdk.DockerImage, **_options: object) -> bool:
         target = Path(output_dir) / "python"
-        command = pip_install_command(self.requirements, target, platform=self.platform, version=self.version)
-        result = subprocess.run(command, capture_output=True, text=True, timeout=900)
-        if result.returncode != 0:
+        command = platform_pip.pip_install_command(self.requirements, target, platform=self.platform, version=self.version)
+        try:
+            platform_pip.run_pip(command, what="build the dependency layer")
+        except RuntimeError:
             shutil.rmtree(target, ignore_errors=True)
-            raise RuntimeError(f"pip could not build the dependency layer:\n{result.stdout}{result.stderr}")
+            raise
         return True
 
 
@@ -92,8 +62,8 @@ class DependencyLayer(Construct):
         requirements = props.source_dir / REQUIREMENTS_FILE
         if not requirements.is_file():
             raise FileNotFoundError(f"{requirements}: the dependency layer needs a requirements file")
-        platform = manylinux_platform(props.architecture)
-        version = python_version(props.runtime)
+        platform = platform_pip.manylinux_platform(props.architecture)
+        version = platform_pip.python_version(props.runtime)
         self.code = lambda_.Code.from_asset(
             str(props.source_dir),
             # Only requirements.txt is the layer's source: the SOURCE hash then changes with the pins
@@ -118,5 +88,5 @@ class DependencyLayer(Construct):
             code=self.code,
             compatible_runtimes=[props.runtime],
             compatible_architectures=[props.architecture],
-            description=f"lambdas/requirements.txt for {props.runtime.name} on {platform}",
+            description=f"{props.source_dir.name}/{REQUIREMENTS_FILE} for {props.runtime.name} on {platform}",
         )

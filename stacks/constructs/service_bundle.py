@@ -3,92 +3,90 @@
 Private subnets without a NAT gateway reach S3 (and the Amazon Linux repositories on S3) through a
 gateway endpoint, but not PyPI. So the asset carries its dependencies: CDK bundles it locally into
 
-    services/   the service packages (`python -m services.web`), without tests and bytecode
-    wheels/     every wheel services/requirements.txt needs, for the *instance's* platform
+    services/    the service packages (`python -m services.web`), without tests and bytecode
+    contracts/   the shared order/event models, beside `services/` so the services `import contracts`
+    wheels/      every wheel services/requirements.txt needs, for the *instance's* platform
 
-and user data installs them into a venv with `pip install --no-index --find-links wheels`. pip is
-told the target platform (manylinux wheels for the instance architecture, CPython 3.11, binary wheels
-only), so a laptop on any OS builds a bundle that installs on Amazon Linux 2023.
+and user data installs them into a venv with `pip install --no-index --find-links wheels`. The
+wheels come from pip for the target platform (`platform_pip`: manylinux wheels for the instance
+architecture, CPython 3.11, binary wheels only), so a laptop on any OS builds a bundle that installs
+on Amazon Linux 2023.
 
-When bundling is skipped (`-c aws:cdk:bundling-stacks=[]`, as the infra tests do) CDK stages the
-source directory unchanged and never calls the bundler.
+The asset hash is computed before bundling from the shipped files of `services/` and `contracts/`
+plus the platform and Python version (`source_tree.content_hash`), so pip runs again only when one
+of them changes. When bundling is skipped (`-c aws:cdk:bundling-stacks=[]`, as the infra tests do)
+CDK keeps that hash and never calls the bundler.
 """
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import aws_cdk as cdk
-import jsii
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
-SERVICES_DIR = Path(__file__).resolve().parents[2] / "services"
+from stacks.constructs import platform_pip
+from stacks.constructs.source_tree import (
+    BUILD_MACHINE_ONLY,
+    REPO_ROOT,
+    SourceTree,
+    SourceTreeBundler,
+    app_shared_packages,
+    common_root,
+    content_hash,
+    docker_copy_command,
+)
+
+SERVICES_DIR = REPO_ROOT / "services"
 REQUIREMENTS_FILE = "requirements.txt"
 PACKAGE_DIR = "services"  # inside the bundle: the importable `services` package
 WHEELHOUSE_DIR = "wheels"  # inside the bundle: the dependencies, as wheels
-# Not shipped: tests, bytecode and caches built on the synthesizing machine.
-EXCLUDED = ("tests", "__pycache__", "*.pyc", ".pytest_cache")
+# Not shipped: tests, bytecode and caches built on the synthesizing machine (requirements.txt is:
+# user data installs from it).
+EXCLUDED = BUILD_MACHINE_ONLY
 # The interpreter user data installs on Amazon Linux 2023 (`dnf install python3.11`).
 INSTANCE_PYTHON = "3.11"
 
 
-def manylinux_platform(architecture: ec2.InstanceArchitecture) -> str:
-    """pip `--platform` tag for an instance architecture (AL2023's glibc 2.34 loads manylinux2014 wheels)."""
-    machine = "aarch64" if architecture == ec2.InstanceArchitecture.ARM_64 else "x86_64"
-    return f"manylinux2014_{machine}"
+def bundle_trees(source: Path, shared_packages: Sequence[Path]) -> list[SourceTree]:
+    """The bundle's source layout: the services as `services/`, each shared package under its own name."""
+    return [SourceTree(source, PACKAGE_DIR), *(SourceTree(package, package.name) for package in shared_packages)]
 
 
-def wheel_download_command(requirements: Path, dest: Path, *, platform: str, version: str) -> list[str]:
-    """`pip download` of binary wheels for the target platform; sdists are refused because they
-    would build for the synthesizing machine."""
-    return [
-        sys.executable, "-m", "pip", "download",
-        "-r", str(requirements),
-        "--dest", str(dest),
-        "--platform", platform,
-        "--implementation", "cp",
-        "--python-version", version,
-        "--only-binary=:all:",
-        "--disable-pip-version-check",
-        "--no-input",
-        "-q",
-    ]
+class ServiceBundler(SourceTreeBundler):
+    """CDK local bundler: copies the services and the shared packages, then downloads the wheels.
+    Raises when pip fails, so an unresolvable pin fails the synth instead of an instance's boot."""
 
-
-@jsii.implements(cdk.ILocalBundling)
-class ServiceBundler:
-    """CDK local bundler: copies the services and downloads their wheels. Raises when pip fails,
-    so an unresolvable pin fails the synth instead of an instance's boot."""
-
-    def __init__(self, source: Path, *, platform: str, version: str = INSTANCE_PYTHON) -> None:
-        self.source = source
+    def __init__(self, source: Path, *, platform: str, shared_packages: Sequence[Path],
+                 version: str = INSTANCE_PYTHON) -> None:
+        self.requirements = source / REQUIREMENTS_FILE
         self.platform = platform
         self.version = version
+        super().__init__(bundle_trees(source, shared_packages), EXCLUDED, then=self._download_wheels)
 
-    def try_bundle(self, output_dir: str, *, image: cdk.DockerImage, **_options: object) -> bool:
-        requirements = self.source / REQUIREMENTS_FILE
-        if not requirements.is_file():
-            raise FileNotFoundError(f"{requirements}: the tier services need a requirements file")
-        output = Path(output_dir)
-        shutil.copytree(self.source, output / PACKAGE_DIR, ignore=shutil.ignore_patterns(*EXCLUDED), dirs_exist_ok=True)
-        command = wheel_download_command(requirements, output / WHEELHOUSE_DIR, platform=self.platform, version=self.version)
-        result = subprocess.run(command, capture_output=True, text=True, timeout=900)
-        if result.returncode != 0:
-            raise RuntimeError(f"pip could not download the tier services' wheels:\n{result.stdout}{result.stderr}")
-        return True
+    def try_bundle(self, output_dir: str, *, image: cdk.DockerImage, **options: object) -> bool:
+        if not self.requirements.is_file():
+            raise FileNotFoundError(f"{self.requirements}: the tier services need a requirements file")
+        return super().try_bundle(output_dir, image=image, **options)
+
+    def _download_wheels(self, output: Path) -> None:
+        command = platform_pip.pip_download_command(
+            self.requirements, output / WHEELHOUSE_DIR, platform=self.platform, version=self.version
+        )
+        platform_pip.run_pip(command, what="download the tier services' wheels")
 
 
 @dataclass(frozen=True)
 class ServiceBundleProps:
     architecture: ec2.InstanceArchitecture
     source_dir: Path = SERVICES_DIR
+    # Top-level packages the services import, shipped beside `services/` (the bundle root is on sys.path).
+    shared_packages: tuple[Path, ...] = field(default_factory=app_shared_packages)
 
 
 class ServiceBundle(Construct):
@@ -97,29 +95,28 @@ class ServiceBundle(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, props: ServiceBundleProps) -> None:
         super().__init__(scope, construct_id)
-        platform = manylinux_platform(props.architecture)
-        prune = " ".join(f"-name '{pattern}' -o" for pattern in EXCLUDED).removesuffix(" -o")
+        platform = platform_pip.manylinux_platform(props.architecture)
+        trees = bundle_trees(props.source_dir, props.shared_packages)
+        root = common_root(trees)
+        pip_flags = " ".join(platform_pip.target_flags(platform=platform, version=INSTANCE_PYTHON))
+        requirements = (props.source_dir / REQUIREMENTS_FILE).relative_to(root).as_posix()
         self.asset = s3_assets.Asset(
             self,
             "Asset",
-            path=str(props.source_dir),
-            exclude=[*EXCLUDED, *(f"**/{pattern}" for pattern in EXCLUDED)],
-            # The hash covers the sources and the bundling options (platform, Python version), so
-            # pip runs again only when one of them changes.
-            asset_hash_type=cdk.AssetHashType.SOURCE,
+            # The trees' common parent (Docker mounts it); only the trees below are shipped and hashed.
+            path=str(root),
+            asset_hash_type=cdk.AssetHashType.CUSTOM,
+            asset_hash=content_hash(trees, EXCLUDED, platform, INSTANCE_PYTHON),
             bundling=cdk.BundlingOptions(
                 image=lambda_.Runtime.PYTHON_3_11.bundling_image,
                 # Docker fallback (used only when the local bundler is unavailable): same layout.
                 command=[
                     "bash", "-c",
-                    f"mkdir -p /asset-output/{PACKAGE_DIR} && cp -r /asset-input/. /asset-output/{PACKAGE_DIR}/ && "
-                    f"find /asset-output/{PACKAGE_DIR} \\( {prune} \\) -prune -exec rm -rf {{}} + && "
-                    f"pip download -r /asset-input/{REQUIREMENTS_FILE} --dest /asset-output/{WHEELHOUSE_DIR} "
-                    f"--platform {platform} --implementation cp --python-version {INSTANCE_PYTHON} "
-                    "--only-binary=:all: -q",
+                    f"{docker_copy_command(trees, EXCLUDED)} && "
+                    f"pip download -r /asset-input/{requirements} --dest /asset-output/{WHEELHOUSE_DIR} {pip_flags} -q",
                 ],
                 environment={"SERVICE_PLATFORM": platform, "SERVICE_PYTHON_VERSION": INSTANCE_PYTHON},
-                local=ServiceBundler(props.source_dir, platform=platform),
+                local=ServiceBundler(props.source_dir, platform=platform, shared_packages=props.shared_packages),
             ),
         )
 

@@ -1,19 +1,27 @@
-"""Lambda packaging: one shared code asset, one dependency layer per stack built for the stage's
-runtime and architecture without Docker, rebuilt only when its inputs change; and the defaults every
-function gets from PowertoolsFunction."""
+"""Lambda packaging: one shared code asset (the contexts plus `contracts/`), one dependency layer per
+stack built for the stage's runtime and architecture without Docker, each rebuilt only when its inputs
+change; the tier service bundle's layout and hash; and the defaults every function gets from
+PowertoolsFunction."""
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from pathlib import Path
 
+import subprocess
+
 import aws_cdk as cdk
 import pytest
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_lambda as lambda_
 
-from stacks.constructs import dependency_layer
+from stacks.constructs import dependency_layer, platform_pip, source_tree
 from stacks.constructs.dependency_layer import DependencyLayer, DependencyLayerProps
+from stacks.constructs.lambda_packaging import CODE_EXCLUDES, LambdaPackaging, LambdaPackagingProps, code_trees
 from stacks.constructs.powertools_function import METRICS_NAMESPACE
+from stacks.constructs.service_bundle import ServiceBundle, ServiceBundleProps
+from stacks.constructs.source_tree import REPO_ROOT, SourceTreeBundler, copy_trees, docker_copy_command
 from tests.infra.test_processing import logical_id, resources
 
 SERVERLESS_STACKS = ("workflow", "api", "processing")
@@ -51,7 +59,7 @@ def test_layer_is_bundled_locally_for_the_target_platform_and_reused(tmp_path, m
     def no_pip(*args, **kwargs):
         raise AssertionError(f"bundling ran again: {args}")
 
-    monkeypatch.setattr(dependency_layer.subprocess, "run", no_pip)
+    monkeypatch.setattr(platform_pip.subprocess, "run", no_pip)
     again = _layer_asset(outdir, dependency_layer.LAMBDAS_DIR, lambda_.Runtime.PYTHON_3_11,
                          lambda_.Architecture.X86_64, bundle=True)
     assert again == asset_hash
@@ -81,9 +89,9 @@ def test_bundler_fails_loudly_when_pip_fails(tmp_path, monkeypatch):
     """A pin pip cannot satisfy must fail the synth, not produce an empty or partial layer."""
     requirements = tmp_path / "requirements.txt"
     requirements.write_text("this-package-does-not-exist-anywhere==0.0.0\n")
-    original = dependency_layer.pip_install_command
+    original = platform_pip.pip_install_command
     # --no-index: resolve against nothing, so the failure needs no network.
-    monkeypatch.setattr(dependency_layer, "pip_install_command", lambda *a, **k: [*original(*a, **k), "--no-index"])
+    monkeypatch.setattr(platform_pip, "pip_install_command", lambda *a, **k: [*original(*a, **k), "--no-index"])
     bundler = dependency_layer.PipLocalBundler(requirements, platform="manylinux2014_x86_64", version="3.11")
     with pytest.raises(RuntimeError, match="pip could not build the dependency layer"):
         bundler.try_bundle(str(tmp_path / "out"), image=cdk.DockerImage.from_registry("unused"))
@@ -113,14 +121,6 @@ def test_all_functions_share_one_code_asset_and_one_layer_per_stack(sandbox):
         for layer in resources(sandbox.templates[key], "AWS::Lambda::LayerVersion").values()
     }
     assert len(layer_keys) == 1  # one asset, bundled once per synth
-
-
-def test_code_asset_leaves_out_requirements_tests_and_bytecode(sandbox):
-    (code_key,) = {props["Code"]["S3Key"] for _, props, _ in _functions(sandbox)}
-    staged = sandbox.outdir / f"asset.{code_key.removesuffix('.zip')}"
-    assert staged.is_dir()
-    names = {p.name for p in staged.rglob("*")}
-    assert not {"requirements.txt", "__pycache__", "tests", "conftest.py"} & names
 
 
 @pytest.mark.parametrize("stage, runtime, arch", [("sandbox", "python3.14", "arm64"), ("local", "python3.11", "x86_64")])
@@ -157,3 +157,183 @@ def test_function_logs_only_to_its_own_log_group(sandbox):
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
             if "logs:PutLogEvents" in json.dumps(statement["Action"]):
                 assert logical_id(statement["Resource"]) in resources(template, "AWS::Logs::LogGroup")
+
+
+# --- the code asset and the service bundle: layout and hash ---------------------------------------
+
+IGNORED = cdk.DockerImage.from_registry("unused")
+
+
+def _tree(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    return root
+
+
+def _contracts(tmp_path: Path) -> Path:
+    """A stand-in for the shared `contracts` package, with the build-machine files it must not ship."""
+    return _tree(tmp_path / "contracts", {
+        "__init__.py": "",
+        "orders.py": "ORDER_PLACED = 'OrderPlaced'\n",
+        "__pycache__/orders.cpython-311.pyc": "bytecode",
+        "tests/test_orders.py": "def test_it(): ...\n",
+    })
+
+
+@pytest.fixture
+def fake_pip(monkeypatch):
+    """Stands in for pip (no PyPI): records each command and leaves a file where pip would write."""
+    commands: list[list[str]] = []
+
+    def run_pip(command: list[str], *, what: str) -> None:
+        commands.append(command)
+        flag = "--target" if "--target" in command else "--dest"
+        out = Path(command[command.index(flag) + 1])
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "fake-1.0-py3-none-any.whl").write_text("")
+
+    monkeypatch.setattr(platform_pip, "run_pip", run_pip)
+    return commands
+
+
+def _bundled_app(outdir: Path, *, bundle: bool = True) -> tuple[cdk.App, cdk.Stack]:
+    app = cdk.App(outdir=str(outdir), context={"aws:cdk:bundling-stacks": ["**"] if bundle else []})
+    return app, cdk.Stack(app, "Probe")
+
+
+def _files(root: Path) -> set[str]:
+    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+
+
+def _packaging_props(contracts: Path, code_dir: Path = dependency_layer.LAMBDAS_DIR) -> LambdaPackagingProps:
+    return LambdaPackagingProps(runtime=lambda_.Runtime.PYTHON_3_11, architecture=lambda_.Architecture.X86_64,
+                                code_dir=code_dir, shared_packages=(contracts,))
+
+
+def test_the_app_ships_the_repository_contracts_package_once_it_exists(tmp_path, monkeypatch):
+    assert source_tree.CONTRACTS_DIR == REPO_ROOT / "contracts"
+    contracts = tmp_path / "contracts"
+    monkeypatch.setattr(source_tree, "CONTRACTS_DIR", contracts)
+    assert LambdaPackagingProps(runtime=lambda_.Runtime.PYTHON_3_11, architecture=lambda_.Architecture.X86_64
+                                ).shared_packages == ()
+    contracts.mkdir()
+    assert LambdaPackagingProps(runtime=lambda_.Runtime.PYTHON_3_11, architecture=lambda_.Architecture.X86_64
+                                ).shared_packages == (contracts,)
+    assert ServiceBundleProps(architecture=ec2.InstanceArchitecture.ARM_64).shared_packages == (contracts,)
+
+
+def test_code_asset_ships_the_contexts_and_contracts_without_tests_or_caches(tmp_path, fake_pip):
+    """Bundled into a temporary cdk.out from the real lambdas/ and a stand-in contracts/; no PyPI."""
+    app, stack = _bundled_app(tmp_path / "cdk.out")
+    packaging = LambdaPackaging(stack, "Packaging", props=_packaging_props(_contracts(tmp_path)))
+    lambda_.Function(stack, "Probe", runtime=packaging.runtime, code=packaging.code, handler="orders_api.handler.lambda_handler")
+    template = app.synth().get_stack_artifact("Probe").template
+    (function,) = resources(template, "AWS::Lambda::Function").values()
+    staged = tmp_path / "cdk.out" / f"asset.{function['Properties']['Code']['S3Key'].removesuffix('.zip')}"
+    shipped = _files(staged)
+    contexts = {p.name for p in dependency_layer.LAMBDAS_DIR.iterdir()
+                if p.is_dir() and not any(fnmatch.fnmatch(p.name, pattern) for pattern in CODE_EXCLUDES)}
+    assert "orders_api" in contexts
+    assert contexts <= {name.split("/")[0] for name in shipped}
+    # Handler paths are relative to the asset root, and `contracts` is a top-level package beside them.
+    assert "orders_api/handler.py" in shipped
+    assert {"contracts/__init__.py", "contracts/orders.py"} <= shipped
+    parts = {part for name in shipped for part in name.split("/")}
+    assert not {"requirements.txt", "__pycache__", "tests", "conftest.py", ".pytest_cache"} & parts
+    assert not [name for name in shipped if name.endswith(".pyc")]
+
+
+def test_service_bundle_ships_services_contracts_and_wheels(tmp_path, fake_pip):
+    app, stack = _bundled_app(tmp_path / "cdk.out")
+    bundle = ServiceBundle(stack, "Bundle", props=ServiceBundleProps(architecture=ec2.InstanceArchitecture.ARM_64,
+                                                                     shared_packages=(_contracts(tmp_path),)))
+    app.synth()
+    shipped = _files(tmp_path / "cdk.out" / f"asset.{bundle.asset.asset_hash}")
+    assert {name.split("/")[0] for name in shipped} == {"services", "contracts", "wheels"}
+    assert {"services/web/__main__.py", "services/requirements.txt", "contracts/orders.py"} <= shipped
+    assert not {"__pycache__", "tests"} & {part for name in shipped for part in name.split("/")}
+    (command,) = fake_pip
+    assert command[1:4] == ["-m", "pip", "download"]
+    assert "--platform manylinux2014_aarch64 --implementation cp --python-version 3.11" in " ".join(command)
+
+
+def test_code_asset_hash_changes_with_a_shipped_file_only(tmp_path):
+    lambdas = _tree(tmp_path / "lambdas", {"requirements.txt": "pydantic==2.14.3\n", "orders/handler.py": "x = 1\n"})
+    contracts = _contracts(tmp_path)
+
+    def asset_hash() -> str:
+        app, stack = _bundled_app(tmp_path / "out", bundle=False)
+        packaging = LambdaPackaging(stack, "Packaging", props=_packaging_props(contracts, code_dir=lambdas))
+        lambda_.Function(stack, "Probe", runtime=packaging.runtime, code=packaging.code, handler="orders.handler.h")
+        (function,) = resources(app.synth().get_stack_artifact("Probe").template, "AWS::Lambda::Function").values()
+        return function["Properties"]["Code"]["S3Key"]
+
+    base = asset_hash()
+    assert asset_hash() == base  # stable across syntheses
+    (contracts / "__pycache__" / "orders.cpython-314.pyc").write_text("other bytecode")
+    (contracts / "tests" / "test_more.py").write_text("")
+    (lambdas / "orders" / "__pycache__").mkdir()
+    (lambdas / "orders" / "__pycache__" / "handler.cpython-311.pyc").write_text("")
+    assert asset_hash() == base  # tests and caches are not shipped, so they do not count
+    (lambdas / "requirements.txt").write_text("pydantic==2.14.2\n")
+    assert asset_hash() == base  # the requirements belong to the layer
+    (contracts / "orders.py").write_text("ORDER_PLACED = 'OrderPlaced'\nORDER_SHIPPED = 'OrderShipped'\n")
+    changed = asset_hash()
+    assert changed != base
+    (lambdas / "orders" / "handler.py").write_text("x = 2\n")
+    assert asset_hash() not in (base, changed)
+
+
+def test_service_bundle_hash_changes_with_sources_platform_only(tmp_path):
+    services = _tree(tmp_path / "services", {"requirements.txt": "flask==3.1.3\n", "web/__main__.py": ""})
+    contracts = _contracts(tmp_path)
+
+    def asset_hash(architecture=ec2.InstanceArchitecture.ARM_64) -> str:
+        _, stack = _bundled_app(tmp_path / "out", bundle=False)
+        props = ServiceBundleProps(architecture=architecture, source_dir=services, shared_packages=(contracts,))
+        return ServiceBundle(stack, "Bundle", props=props).asset.asset_hash
+
+    base = asset_hash()
+    (contracts / "__pycache__" / "orders.cpython-311.pyc").write_text("other bytecode")
+    assert asset_hash() == base
+    assert asset_hash(ec2.InstanceArchitecture.X86_64) != base
+    (contracts / "orders.py").write_text("ORDER_PLACED = 'Placed'\n")
+    changed = asset_hash()
+    assert changed != base
+    (services / "requirements.txt").write_text("flask==3.1.2\n")  # shipped: the wheels follow it
+    assert asset_hash() not in (base, changed)
+
+
+def test_docker_fallback_builds_the_same_layout_as_the_local_bundler(tmp_path):
+    lambdas = _tree(tmp_path / "src" / "lambdas", {
+        "requirements.txt": "", "orders/handler.py": "", "orders/tests/test_handler.py": "", "conftest.py": "",
+    })
+    trees = code_trees(lambdas, [_contracts(tmp_path / "src")])
+    local, docker = tmp_path / "local", tmp_path / "docker"
+    copy_trees(trees, local, CODE_EXCLUDES)
+    # The fallback's shell, run against the same mount points as directories on this machine.
+    script = docker_copy_command(trees, CODE_EXCLUDES)
+    script = script.replace("/asset-input", str(tmp_path / "src")).replace("/asset-output", str(docker))
+    subprocess.run(["bash", "-c", script], check=True)
+    assert _files(docker) == _files(local) == {"orders/handler.py", "contracts/__init__.py", "contracts/orders.py"}
+
+
+def test_a_shared_package_that_is_named_must_exist(tmp_path):
+    """The handlers import `contracts`: an asset without it must fail the synth, not the first invocation."""
+    missing = tmp_path / "contracts"
+    _, stack = _bundled_app(tmp_path / "out", bundle=False)
+    with pytest.raises(FileNotFoundError, match="contracts"):
+        LambdaPackaging(stack, "Packaging", props=_packaging_props(missing))
+    trees = code_trees(dependency_layer.LAMBDAS_DIR, [missing])
+    with pytest.raises(FileNotFoundError, match="contracts"):
+        SourceTreeBundler(trees, CODE_EXCLUDES).try_bundle(str(tmp_path / "bundle"), image=IGNORED)
+
+
+def test_a_stack_has_one_packaging(tmp_path):
+    _, stack = _bundled_app(tmp_path / "out", bundle=False)
+    props = _packaging_props(_contracts(tmp_path))
+    assert LambdaPackaging.of(stack, props) is LambdaPackaging.of(stack, props)
+    other = LambdaPackagingProps(runtime=lambda_.Runtime.PYTHON_3_12, architecture=lambda_.Architecture.X86_64)
+    with pytest.raises(ValueError, match="shares one LambdaPackaging"):
+        LambdaPackaging.of(stack, other)

@@ -10,12 +10,8 @@ import pytest
 from aws_cdk import Stack
 from aws_cdk import aws_ec2 as ec2
 
-from stacks.constructs.service_bundle import (
-    PACKAGE_DIR,
-    ServiceBundler,
-    manylinux_platform,
-    wheel_download_command,
-)
+from stacks.constructs.platform_pip import manylinux_platform, pip_download_command
+from stacks.constructs.service_bundle import PACKAGE_DIR, ServiceBundler
 from stacks.constructs.tier_security_groups import APP_PORT
 from tests.infra.conftest import synthesize
 
@@ -345,7 +341,7 @@ def test_backend_publishes_its_discovery_parameters(sandbox):
 def test_wheels_are_downloaded_for_the_instance_platform_not_the_build_machine():
     assert manylinux_platform(ec2.InstanceType("t4g.micro").architecture) == "manylinux2014_aarch64"
     assert manylinux_platform(ec2.InstanceType("t3.micro").architecture) == "manylinux2014_x86_64"
-    command = wheel_download_command(Path("r.txt"), Path("out"), platform="manylinux2014_aarch64", version="3.11")
+    command = pip_download_command(Path("r.txt"), Path("out"), platform="manylinux2014_aarch64", version="3.11")
     assert command[1:4] == ["-m", "pip", "download"]
     for flag in ("--platform manylinux2014_aarch64", "--python-version 3.11", "--implementation cp", "--dest out"):
         assert flag in " ".join(command)
@@ -358,13 +354,20 @@ def test_bundler_ships_the_services_without_tests_or_bytecode(tmp_path):
         (source / path).parent.mkdir(parents=True, exist_ok=True)
         (source / path).write_text("")
     (source / "requirements.txt").write_text("# no third-party packages: pip has nothing to fetch\n")
+    contracts = tmp_path / "contracts"
+    for path in ("__init__.py", "__pycache__/__init__.cpython-311.pyc"):
+        (contracts / path).parent.mkdir(parents=True, exist_ok=True)
+        (contracts / path).write_text("")
     output = tmp_path / "bundle"
     output.mkdir()
-    assert ServiceBundler(source, platform="manylinux2014_x86_64").try_bundle(str(output), image=None) is True
+    bundler = ServiceBundler(source, platform="manylinux2014_x86_64", shared_packages=(contracts,))
+    assert bundler.try_bundle(str(output), image=None) is True
     shipped = sorted(str(p.relative_to(output)) for p in output.rglob("*") if p.is_file())
-    assert shipped == [f"{PACKAGE_DIR}/requirements.txt", f"{PACKAGE_DIR}/web/__main__.py"]
+    assert shipped == ["contracts/__init__.py", f"{PACKAGE_DIR}/requirements.txt", f"{PACKAGE_DIR}/web/__main__.py"]
 
 
 def test_bundler_refuses_a_missing_requirements_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="requirements"):
-        ServiceBundler(tmp_path, platform="manylinux2014_x86_64").try_bundle(str(tmp_path / "out"), image=None)
+        ServiceBundler(tmp_path, platform="manylinux2014_x86_64", shared_packages=()).try_bundle(
+            str(tmp_path / "out"), image=None
+        )
