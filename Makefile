@@ -18,7 +18,7 @@ VENV_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 CLOUD_STAMP := $(CLOUD_VENV)/.installed
 
-.PHONY: help setup toolchain synth lint test test-fast local local-down deploy diagram bench redis graphviz clean
+.PHONY: help setup toolchain synth lint lint-code openapi test test-fast local local-down deploy diagram bench redis graphviz clean
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -50,14 +50,28 @@ setup: toolchain $(CLOUD_STAMP) redis graphviz ## everything: toolchain, local-c
 synth: toolchain ## synthesize every stack into cdk.out (STAGE=sandbox|production|local)
 	cdk synth -c stage=$(STAGE) --quiet
 
-lint: synth ## cfn-lint over every template in cdk.out
+# Python sources ruff and mypy check (everything but caches, venvs and generated assemblies).
+PY_SOURCES := app.py contracts lambdas localcloud scripts services stacks tests
+# The Lambda contexts are top-level packages of the code asset (asset root lambdas/).
+MYPY_TARGETS := app.py contracts localcloud scripts services stacks tests $(wildcard lambdas/*/)
+
+lint-code: toolchain ## ruff (lint + format), mypy (strict on contracts and domain rules), OpenAPI drift
+	$(VENV)/bin/ruff check $(PY_SOURCES)
+	$(VENV)/bin/ruff format --check $(PY_SOURCES)
+	$(VENV)/bin/mypy $(MYPY_TARGETS)
+	$(VENV)/bin/python -m scripts.openapi --check
+
+lint: lint-code synth ## lint-code, then cfn-lint over every template in cdk.out
 	$(VENV)/bin/cfn-lint --config-file .cfnlintrc.yaml -- cdk.out/*.template.json
 
-test: setup ## unit, infra and end-to-end (local cloud) tests
+openapi: toolchain ## regenerate docs/openapi.json from the API's routes and the contract's models
+	$(VENV)/bin/python -m scripts.openapi
+
+test: setup lint-code ## lint-code, then unit, integration, infra and end-to-end (local cloud) tests
 	$(VENV)/bin/python -m pytest
 
-test-fast: toolchain $(CLOUD_STAMP) redis graphviz ## unit + infra tests only (no local cloud)
-	$(VENV)/bin/python -m pytest tests/unit tests/infra
+test-fast: toolchain $(CLOUD_STAMP) redis graphviz ## unit + integration + infra tests (no local cloud)
+	$(VENV)/bin/python -m pytest tests/unit tests/integration tests/infra
 
 local: setup ## deploy every stack to the local cloud and run the storefront scenario
 	$(VENV)/bin/python -m localcloud up

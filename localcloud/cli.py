@@ -81,7 +81,9 @@ def down(settings: Settings, say) -> None:
 def status(settings: Settings, say) -> int:
     health = runtime.emulator_health(settings)
     say(f"MiniStack at {settings.endpoint}: {'up ' + health.get('version', '') if health else 'down'}")
-    say(f"redis at {settings.host}:{settings.redis_port}: {'up' if runtime.redis_ping(settings.host, settings.redis_port) else 'down'}")
+    say(
+        f"redis at {settings.host}:{settings.redis_port}: {'up' if runtime.redis_ping(settings.host, settings.redis_port) else 'down'}"
+    )
     for name in ("ministack", "redis", *(f"{t}-{i}" for t in tiers.TIER_BASE_PORT for i in (1, 2))):
         proc = ManagedProcess(name, settings.state_dir)
         if proc.recorded():
@@ -116,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
             outcome = scenario.run(settings, result, say)
             say.mark("scenario", scenario_started)
         print(report(result, outcome, say), flush=True)
-    except Exception as error:  # noqa: BLE001 - one readable line, the log files hold the rest
+    except Exception as error:
         say(f"FAILED: {error}")
         say(f"logs: {settings.state_dir.relative_to(ROOT)}/*.log; stop with `make local-down`")
         return 1
@@ -128,8 +130,7 @@ def report(result: UpResult, outcome, say: Progress) -> str:
     lines = [
         "",
         "local cloud report",
-        f"  stacks:      {len(stacks)} deployed, all complete, "
-        f"{sum(s.deployed_resources for s in stacks)} resources",
+        f"  stacks:      {len(stacks)} deployed, all complete, {sum(s.deployed_resources for s in stacks)} resources",
         "  servers:     " + ", ".join(f"{k} {v}" for k, v in result.servers.items()),
         f"  time:        deploy {say.marks.get('deploy', 0):.1f}s"
         + (f", scenario {say.marks['scenario']:.1f}s" if "scenario" in say.marks else "")
@@ -142,7 +143,9 @@ def report(result: UpResult, outcome, say: Progress) -> str:
     for name in ("web", "backend"):
         tier = result.tiers.get(name)
         if tier:
-            lines.append(f"  {name + ' ALB:':12} {result.settings.endpoint}/_alb/{tier.load_balancer_name}/  ({notes[name]})")
+            lines.append(
+                f"  {name + ' ALB:':12} {result.settings.endpoint}/_alb/{tier.load_balancer_name}/  ({notes[name]})"
+            )
     if outcome is not None and outcome.api_url:
         lines.append(f"  {'API:':12} {outcome.api_url}/  (header x-api-key: {outcome.api_key})")
     lines.append(f"  {'stop with:':12} make local-down")

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 Handler = dict[str, Any]
 
@@ -294,10 +295,14 @@ def _restrict_default_security_group() -> Handler:
     self-referencing ingress and its allow-all egress (revoking a rule that is absent is a no-op)."""
 
     def revoke(group_id: str) -> None:
-        _call("RevokeSecurityGroupIngress", {"GroupId": group_id, "IpPermissions.1.IpProtocol": "-1",
-                                              "IpPermissions.1.Groups.1.GroupId": group_id})
-        _call("RevokeSecurityGroupEgress", {"GroupId": group_id, "IpPermissions.1.IpProtocol": "-1",
-                                             "IpPermissions.1.IpRanges.1.CidrIp": "0.0.0.0/0"})
+        _call(
+            "RevokeSecurityGroupIngress",
+            {"GroupId": group_id, "IpPermissions.1.IpProtocol": "-1", "IpPermissions.1.Groups.1.GroupId": group_id},
+        )
+        _call(
+            "RevokeSecurityGroupEgress",
+            {"GroupId": group_id, "IpPermissions.1.IpProtocol": "-1", "IpPermissions.1.IpRanges.1.CidrIp": "0.0.0.0/0"},
+        )
 
     def create(logical_id: str, props: dict, stack_name: str):
         group_id = props["DefaultSecurityGroupId"]
@@ -346,8 +351,9 @@ def _flag(value: Any) -> bool:
     return value is True or str(value).lower() == "true"
 
 
-def _method_with_validator(native: Handler) -> Handler:
+def _method_with_validator(native: Handler | None) -> Handler:
     """MiniStack's own Method handler, then the RequestValidatorId it leaves out."""
+    assert native is not None, "MiniStack provisions AWS::ApiGateway::Method: the shim extends its handler"
 
     def attach_validator(props: dict) -> None:
         from ministack.services import apigateway_v1
@@ -370,7 +376,9 @@ def _method_with_validator(native: Handler) -> Handler:
     return {**native, "create": create, "update": update}
 
 
-def _alarm_with_metric_math(native: Handler) -> Handler:
+def _alarm_with_metric_math(native: Handler | None) -> Handler:
+    assert native is not None, "MiniStack provisions AWS::CloudWatch::Alarm: the shim extends its handler"
+
     def put(name: str, props: dict):
         from ministack.services import cloudwatch
         from ministack.services.cloudformation import provisioners
@@ -427,12 +435,12 @@ assert set(_FACTORIES) == set(SHIMMED_TYPES), "every shim needs a factory and an
 # is retried, PaymentDeclined compensated): without the name every failure looks the same.
 _WORKER_ERROR_LINE = 'json.dumps({"status": "error", "error": str(e), "trace": traceback.format_exc()})'
 _WORKER_ERROR_LINE_WITH_TYPE = (
-    'json.dumps({"status": "error", "error": str(e), "error_type": type(e).__name__, '
-    '"trace": traceback.format_exc()})'
+    'json.dumps({"status": "error", "error": str(e), "error_type": type(e).__name__, "trace": traceback.format_exc()})'
 )
 LAMBDA_ERROR_TYPE = "Lambda error type (exception class name)"
 ALB_TARGET_PORT = "ALB targets keyed by id and port"
-RUNTIME_PATCHES = (LAMBDA_ERROR_TYPE, ALB_TARGET_PORT)
+API_VALIDATION_ERROR_STRING = "API Gateway $context.error.validationErrorString"
+RUNTIME_PATCHES = (LAMBDA_ERROR_TYPE, ALB_TARGET_PORT, API_VALIDATION_ERROR_STRING)
 
 
 def _patch_lambda_error_type() -> None:
@@ -504,9 +512,288 @@ def _patch_alb_target_port() -> None:
     alb._ACTION_MAP["DeregisterTargets"] = deregister_targets
 
 
+# MiniStack's request validator answers a body that fails the model (BAD_REQUEST_BODY) or a missing
+# required header (BAD_REQUEST_PARAMETERS) through the gateway response, but its template renderer
+# knows no $context.error.validationErrorString: the 400 carries that text literally. MiniStack checks
+# models with its own JSON Schema draft 4 code (apigateway_v1._json_schema_valid, no jsonschema), which
+# only says valid or not. AWS validates with the Java json-schema-validator and renders the variable as
+# the list of its messages, e.g. `[object has missing required properties (["items"])]`, JSON-escaped in
+# a JSON template; for parameters it is the message itself (`Missing required request parameters:
+# [Idempotency-Key]`); for any other gateway error it renders empty. The patch keeps MiniStack's
+# verdict and renders the variable: the messages come from a walk of the same schema that mirrors
+# _json_schema_valid keyword by keyword (and reuses it for allOf/anyOf/oneOf/not), worded as AWS's
+# validator words them. Like AWS (non-deep check), the members of an object or array are checked only
+# when the container itself passes; a message names no path, as on AWS.
+_VALIDATION_ERROR_STRING = re.compile(
+    r"\$(?:\{context\.error\.validationErrorString\}|context\.error\.validationErrorString(?!\w|\.[A-Za-z]))"
+)
+# The Java validator's names of JSON types, in the order it lists allowed types.
+_SCHEMA_TYPE_ORDER = ("array", "boolean", "integer", "null", "number", "object", "string")
+_FORMAT_MESSAGES = {
+    "date-time": "string {} is invalid against requested date format(s) [yyyy-MM-dd'T'HH:mm:ssZ, "
+    "yyyy-MM-dd'T'HH:mm:ss.[0-9]{{1,12}}Z]",
+    "email": "string {} is not a valid email address",
+    "hostname": "string {} is not a valid hostname",
+    "ipv4": "string {} is not a valid IPv4 address",
+    "ipv6": "string {} is not a valid IPv6 address",
+    "uri": "string {} is not a valid URI",
+}
+
+
+def _json_text(value: Any) -> str:
+    """A JSON value as the Java validator prints it (compact)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _json_type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    return {float: "number", str: "string", list: "array", dict: "object"}.get(type(value), "object")
+
+
+def schema_errors(apigw: Any, schema: Any, value: Any, root: Any) -> list[str]:
+    """Why `value` fails the draft 4 `schema` (MiniStack's apigateway_v1 module as `apigw`), in the
+    Java json-schema-validator's words; [] when MiniStack's own check would accept it."""
+    chain: set[int] = set()
+    while isinstance(schema, dict) and isinstance(schema.get("$ref"), str):
+        if id(schema) in chain:
+            return []
+        chain.add(id(schema))
+        schema, root = apigw._resolve_schema_ref(schema["$ref"], root)
+    if not isinstance(schema, dict):
+        return []
+
+    def valid(sub: Any) -> bool:
+        try:
+            return apigw._json_schema_valid(sub, value, root)
+        except (apigw._SchemaLoop, RecursionError, TypeError, AttributeError):
+            return True
+
+    errors: list[str] = []
+    types = schema.get("type")
+    if types is not None:
+        allowed = types if isinstance(types, list) else [types]
+        if not any(apigw._JSON_TYPES.get(t, lambda v: True)(value) for t in allowed):
+            listed = sorted(allowed, key=lambda t: _SCHEMA_TYPE_ORDER.index(t) if t in _SCHEMA_TYPE_ORDER else 99)
+            return [
+                f"instance type ({_json_type_name(value)}) does not match any allowed primitive type "
+                f"(allowed: {_json_text(listed)})"
+            ]
+    all_of = schema.get("allOf") or []
+    if all_of and (matched := sum(map(valid, all_of))) < len(all_of):
+        errors.append(f"instance failed to match all required schemas (matched only {matched} out of {len(all_of)})")
+    if "anyOf" in schema and not any(map(valid, schema.get("anyOf") or [])):
+        errors.append(f"instance failed to match at least one required schema among {len(schema.get('anyOf') or [])}")
+    if "oneOf" in schema and (matched := sum(map(valid, schema.get("oneOf") or []))) != 1:
+        errors.append(
+            f"instance failed to match exactly one schema (matched {matched} out of {len(schema.get('oneOf') or [])})"
+        )
+    if "not" in schema and valid(schema["not"]):
+        errors.append("instance matched a schema which it should not have")
+    if "enum" in schema and not any(apigw._json_equal(value, e) for e in schema["enum"]):
+        errors.append(
+            f"instance value ({_json_text(value)}) not found in enum (possible values: {_json_text(schema['enum'])})"
+        )
+    if apigw._JSON_TYPES["number"](value):
+        errors += _number_errors(apigw, schema, value)
+    if isinstance(value, str):
+        errors += _string_errors(apigw, schema, value)
+    children: list[tuple[Any, Any]] = []
+    if isinstance(value, list):
+        errors += _array_errors(apigw, schema, value)
+        items = schema.get("items", {})
+        if isinstance(items, list):
+            extra = schema.get("additionalItems", True)
+            children = list(
+                zip(items + [extra if isinstance(extra, dict) else {}] * (len(value) - len(items)), value, strict=False)
+            )
+        else:
+            children = [(items, item) for item in value]
+    if isinstance(value, dict):
+        errors += _object_errors(apigw, schema, value, root)
+        properties, patterns = schema.get("properties") or {}, schema.get("patternProperties") or {}
+        extra = schema.get("additionalProperties", True)
+        for name, item in value.items():
+            matched_subs = [sub for pattern, sub in patterns.items() if apigw._regex_search(pattern, name)]
+            if name in properties:
+                matched_subs.append(properties[name])
+            elif not matched_subs and isinstance(extra, dict):
+                matched_subs.append(extra)
+            children += [(sub, item) for sub in matched_subs]
+    if errors:
+        return errors
+    return [message for sub, item in children if sub for message in schema_errors(apigw, sub, item, root)]
+
+
+def _number_errors(apigw: Any, schema: dict, value: Any) -> list[str]:
+    errors = []
+    if "minimum" in schema:
+        minimum = _json_text(schema["minimum"])
+        if schema.get("exclusiveMinimum") and value <= schema["minimum"]:
+            errors.append(f"numeric instance is not strictly greater than the required minimum {minimum}")
+        elif value < schema["minimum"]:
+            errors.append(
+                f"numeric instance is lower than the required minimum (minimum: {minimum}, found: {_json_text(value)})"
+            )
+    if "maximum" in schema:
+        maximum = _json_text(schema["maximum"])
+        if schema.get("exclusiveMaximum") and value >= schema["maximum"]:
+            errors.append(f"numeric instance is not strictly lower than the required maximum {maximum}")
+        elif value > schema["maximum"]:
+            errors.append(
+                f"numeric instance is greater than the required maximum (maximum: {maximum}, "
+                f"found: {_json_text(value)})"
+            )
+    if "multipleOf" in schema and not apigw._multiple_of(value, schema["multipleOf"]):
+        errors.append(f"remainder of division is not zero ({_json_text(value)} / {_json_text(schema['multipleOf'])})")
+    return errors
+
+
+def _string_errors(apigw: Any, schema: dict, value: str) -> list[str]:
+    errors, shown = [], _json_text(value)
+    if len(value) < schema.get("minLength", 0):
+        errors.append(f"string {shown} is too short (length: {len(value)}, required minimum: {schema['minLength']})")
+    if len(value) > schema.get("maxLength", len(value)):
+        errors.append(f"string {shown} is too long (length: {len(value)}, maximum allowed: {schema['maxLength']})")
+    if "pattern" in schema and apigw._regex_search(schema["pattern"], value) is False:
+        errors.append(f"ECMA 262 regex {_json_text(schema['pattern'])} does not match input string {shown}")
+    check = apigw._JSON_FORMATS.get(schema.get("format"))
+    if check is not None and not check(value):
+        template = _FORMAT_MESSAGES.get(schema["format"], "string {} is not a valid " + schema["format"])
+        errors.append(template.format(shown))
+    return errors
+
+
+def _array_errors(apigw: Any, schema: dict, value: list) -> list[str]:
+    errors = []
+    if len(value) < schema.get("minItems", 0):
+        errors.append(
+            f"array is too short: must have at least {schema['minItems']} elements "
+            f"but instance has {len(value)} elements"
+        )
+    if len(value) > schema.get("maxItems", len(value)):
+        errors.append(
+            f"array is too long: must have at most {schema['maxItems']} elements but instance has {len(value)} elements"
+        )
+    if schema.get("uniqueItems") and len({apigw._json_key(v) for v in value}) != len(value):
+        errors.append("array must not contain duplicate elements")
+    items = schema.get("items", {})
+    if isinstance(items, list) and schema.get("additionalItems", True) is False and len(value) > len(items):
+        errors.append(
+            f"array instance has more elements than allowed by the schema (allowed: {len(items)}, found: {len(value)})"
+        )
+    return errors
+
+
+def _object_errors(apigw: Any, schema: dict, value: dict, root: Any) -> list[str]:
+    errors = []
+    if len(value) < schema.get("minProperties", 0):
+        errors.append(
+            f"object has too few properties (found {len(value)} but schema requires at least {schema['minProperties']})"
+        )
+    if len(value) > schema.get("maxProperties", len(value)):
+        errors.append(
+            f"object has too many properties (found {len(value)} but schema requires at most {schema['maxProperties']})"
+        )
+    missing = sorted(name for name in schema.get("required") or [] if name not in value)
+    if missing:
+        errors.append(f"object has missing required properties ({_json_text(missing)})")
+    if schema.get("additionalProperties", True) is False:
+        properties, patterns = schema.get("properties") or {}, schema.get("patternProperties") or {}
+        unwanted = sorted(
+            name
+            for name in value
+            if name not in properties and not any(apigw._regex_search(pattern, name) for pattern in patterns)
+        )
+        if unwanted:
+            errors.append(f"object instance has properties which are not allowed by the schema: {_json_text(unwanted)}")
+    for name, needs in (schema.get("dependencies") or {}).items():
+        if name not in value:
+            continue
+        if isinstance(needs, list):
+            absent = sorted(n for n in needs if n not in value)
+            if absent:
+                errors.append(
+                    f"property {_json_text(name)} of object has missing property dependencies "
+                    f"(schema requires {_json_text(sorted(needs))}; missing: {_json_text(absent)})"
+                )
+        else:
+            errors += schema_errors(apigw, needs, value, root)
+    return errors
+
+
+def body_validation_error_string(apigw: Any, method: dict, api_id: str, headers: dict, body: Any) -> str:
+    """$context.error.validationErrorString of a body MiniStack refused: the model the method applies
+    to the request's content type (MiniStack's own choice), then the validator's messages."""
+    content_type = (apigw._header_ci(headers, "content-type") or "application/json").split(";", 1)[0].strip()
+    models = method.get("requestModels") or {}
+    schema = apigw._model_schema(api_id, models.get(content_type) or models.get("application/json") or "")
+    try:
+        document = json.loads(body)
+    except (json.JSONDecodeError, TypeError, ValueError, RecursionError) as error:
+        return f"[the request body is not valid JSON: {getattr(error, 'msg', None) or error}]"
+    if apigw._json_depth(document) > apigw._MAX_BODY_DEPTH:
+        return f"[the request body nests deeper than {apigw._MAX_BODY_DEPTH} levels]"
+    messages = schema_errors(apigw, schema, document, schema) if schema is not None else []
+    return "[" + ", ".join(messages or ["instance failed to match the model schema"]) + "]"
+
+
+def _patch_api_validation_error_string() -> None:
+    from ministack.services import apigateway_v1 as apigw
+
+    needed = (
+        "_check_request_validation",
+        "_gateway_error_response",
+        "_GatewayError",
+        "_json_schema_valid",
+        "_SchemaLoop",
+        "_resolve_schema_ref",
+        "_model_schema",
+        "_JSON_TYPES",
+        "_JSON_FORMATS",
+        "_json_equal",
+        "_json_key",
+        "_multiple_of",
+        "_regex_search",
+        "_json_depth",
+        "_MAX_BODY_DEPTH",
+        "_header_ci",
+    )
+    if missing := [name for name in needed if not hasattr(apigw, name)]:
+        raise RuntimeError(
+            f"MiniStack's API Gateway changed ({missing} gone): review the validation-error patch in compat.py"
+        )
+    check, render = apigw._check_request_validation, apigw._gateway_error_response
+
+    def check_with_details(method_obj, api_id, request, headers, body, query_params):
+        error = check(method_obj, api_id, request, headers, body, query_params)
+        if isinstance(error, apigw._GatewayError):
+            if error.response_type == "BAD_REQUEST_PARAMETERS":
+                error.validation_error_string = error.message
+            elif error.response_type == "BAD_REQUEST_BODY":
+                error.validation_error_string = body_validation_error_string(apigw, method_obj, api_id, headers, body)
+        return error
+
+    def render_with_details(error, request):
+        status, headers, body = render(error, request)
+        # MiniStack leaves the variables it does not know verbatim; the rest of the body it rendered holds
+        # no request data (message, request id, resource path, stage), so this is the only substitution.
+        value = json.dumps(getattr(error, "validation_error_string", None) or "", ensure_ascii=False)[1:-1]
+        text = body.decode("utf-8") if isinstance(body, bytes) else str(body)
+        return status, headers, _VALIDATION_ERROR_STRING.sub(lambda _match: value, text).encode("utf-8")
+
+    apigw._check_request_validation = check_with_details
+    apigw._gateway_error_response = render_with_details
+
+
 def install_runtime_patches() -> list[str]:
     _patch_lambda_error_type()
     _patch_alb_target_port()
+    _patch_api_validation_error_string()
     return list(RUNTIME_PATCHES)
 
 

@@ -38,7 +38,12 @@ def run_cli(args: list[str], settings: Settings, say, timeout: float) -> None:
     """Run the CDK CLI, echoing its progress lines as they come; raise with its tail on failure."""
     say("$ " + " ".join(args))
     proc = subprocess.Popen(
-        args, cwd=ROOT, env=settings.cli_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        args,
+        cwd=ROOT,
+        env=settings.cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     tail: list[str] = []
     deadline = time.monotonic() + timeout
@@ -59,8 +64,18 @@ def _worth_showing(line: str) -> bool:
     """Stack-level progress and failures; not one line per resource."""
     return any(
         marker in line
-        for marker in ("✅", "❌", "FAILED", "Error", "error:", "deploying...", "no changes", "Deployment time",
-                       "Synthesis time", "bootstrapped")
+        for marker in (
+            "✅",
+            "❌",
+            "FAILED",
+            "Error",
+            "error:",
+            "deploying...",
+            "no changes",
+            "Deployment time",
+            "Synthesis time",
+            "bootstrapped",
+        )
     )
 
 
@@ -99,9 +114,24 @@ def deploy(settings: Settings, say) -> Path:
     else:
         say("CDKToolkit stack present: bootstrap skipped")
     run_cli(
-        ["cdk", "deploy", "--all", "--app", str(assembly), "--require-approval", "never", "--concurrency", "3",
-         "--method", "direct", "--progress", "events"],
-        settings, say, settings.deploy_timeout,
+        [
+            "cdk",
+            "deploy",
+            "--all",
+            "--app",
+            str(assembly),
+            "--require-approval",
+            "never",
+            "--concurrency",
+            "3",
+            "--method",
+            "direct",
+            "--progress",
+            "events",
+        ],
+        settings,
+        say,
+        settings.deploy_timeout,
     )
     return assembly
 
@@ -112,8 +142,7 @@ def verify(settings: Settings, assembly: Path) -> list[StackReport]:
     reports = []
     for name, template in stack_templates(assembly).items():
         declared = {
-            logical_id for logical_id, resource in template.get("Resources", {}).items()
-            if "Condition" not in resource
+            logical_id for logical_id, resource in template.get("Resources", {}).items() if "Condition" not in resource
         }
         status = cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"]
         deployed = {}

@@ -13,9 +13,9 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 
 class ProcessExited(RuntimeError):
@@ -30,7 +30,7 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: f
                 return
         except ProcessExited:
             raise
-        except Exception:  # noqa: BLE001 - not ready yet
+        except Exception:
             pass
         time.sleep(interval)
     raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
@@ -61,7 +61,12 @@ class ManagedProcess:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_file, "wb") as log:  # one log per run: the last start's output only
             proc = subprocess.Popen(
-                argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                argv,
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
         self.pid_file.write_text(json.dumps({"pid": proc.pid, "argv": argv, "start_time": _start_time(proc.pid)}))

@@ -57,16 +57,27 @@ def _start_redis(settings: Settings, password: str | None, say) -> None:
     conf = settings.state_dir / "redis.conf"
     conf.write_text("")
     conf.chmod(0o600)
-    lines = [f"bind {settings.host}", f"port {settings.redis_port}", 'save ""', "appendonly no",
-             "protected-mode yes", "daemonize no", "loglevel warning"]
+    lines = [
+        f"bind {settings.host}",
+        f"port {settings.redis_port}",
+        'save ""',
+        "appendonly no",
+        "protected-mode yes",
+        "daemonize no",
+        "loglevel warning",
+    ]
     if password:
         lines.append(f"requirepass {_redis_quoted(password)}")
     conf.write_text("\n".join(lines) + "\n")
     proc = ManagedProcess(REDIS, settings.state_dir)
     proc.start([binary, str(conf)], env={"PATH": "/usr/bin:/bin"}, cwd=settings.state_dir)
-    wait_until(lambda: proc.require_running() and _redis_accepts(settings, password), settings.start_timeout, "redis-server")
-    say(f"redis-server started on {settings.host}:{settings.redis_port} (pid {proc.pid()}"
-        f"{', AUTH token of the Sessions stack' if password else ''})")
+    wait_until(
+        lambda: proc.require_running() and _redis_accepts(settings, password), settings.start_timeout, "redis-server"
+    )
+    say(
+        f"redis-server started on {settings.host}:{settings.redis_port} (pid {proc.pid()}"
+        f"{', AUTH token of the Sessions stack' if password else ''})"
+    )
 
 
 def _redis_quoted(value: str) -> str:
@@ -90,14 +101,18 @@ def ensure_redis(settings: Settings, say, password: str | None = None) -> str:
         if password and _redis_accepts(settings, None):
             _redis_command(settings.host, settings.redis_port, "CONFIG", "SET", "requirepass", password)
             if _redis_accepts(settings, password):
-                say(f"redis-server on {settings.host}:{settings.redis_port} reused; AUTH token of the Sessions stack set")
+                say(
+                    f"redis-server on {settings.host}:{settings.redis_port} reused; AUTH token of the Sessions stack set"
+                )
                 return "reconfigured"
         raise RuntimeError(
             f"the redis-server on port {settings.redis_port} was not started by localcloud and does not accept "
             "the Sessions stack's AUTH token; stop it or set LOCALCLOUD_REDIS_PORT"
         )
     if port_open(settings.host, settings.redis_port):
-        raise RuntimeError(f"port {settings.redis_port} is taken by something that is not Redis; set LOCALCLOUD_REDIS_PORT")
+        raise RuntimeError(
+            f"port {settings.redis_port} is taken by something that is not Redis; set LOCALCLOUD_REDIS_PORT"
+        )
     _start_redis(settings, password, say)
     return "started"
 
@@ -196,7 +211,10 @@ def ensure_emulator(settings: Settings, say) -> str:
     clear_scratch(settings)
     proc.start([str(CLOUD_PYTHON), "-m", "localcloud.emulator"], env=env, cwd=ROOT)
     fingerprint_file.write_text(_launcher_fingerprint())
-    wait_until(lambda: proc.require_running() and emulator_health(settings) is not None, settings.start_timeout,
-               "MiniStack health endpoint")
+    wait_until(
+        lambda: proc.require_running() and emulator_health(settings) is not None,
+        settings.start_timeout,
+        "MiniStack health endpoint",
+    )
     say(f"MiniStack started at {settings.endpoint} (pid {proc.pid()}, log {proc.log_file.relative_to(ROOT)})")
     return "started"

@@ -47,7 +47,8 @@ class Outcome:
             f"through the API; {self.duplicates_suppressed} repeated Idempotency-Key answered with the same order)",
             f"               {processed}/{placed} processed (recorded by the consumers); status now: "
             + ", ".join(f"{n} {s}" for s, n in sorted(by_status.items())),
-            "  checkout:    " + ", ".join(f"{what} -> {status}" for what, status in self.checkouts.items())
+            "  checkout:    "
+            + ", ".join(f"{what} -> {status}" for what, status in self.checkouts.items())
             + f"; {self.approvals} human approval",
         ]
 
@@ -68,8 +69,10 @@ def stock_catalogue(settings: Settings, deployed: Deployed, say) -> None:
             stocked += 1
         except table.exceptions.ConditionalCheckFailedException:
             pass
-    say(f"warehouse: {stocked} of {len(CATALOG)} catalogue SKUs stocked with {INITIAL_STOCK} units "
-        f"({len(CATALOG) - stocked} already stocked)")
+    say(
+        f"warehouse: {stocked} of {len(CATALOG)} catalogue SKUs stocked with {INITIAL_STOCK} units "
+        f"({len(CATALOG) - stocked} already stocked)"
+    )
 
 
 def shop_on_the_web(settings: Settings, web_alb: str, say) -> str:
@@ -79,8 +82,10 @@ def shop_on_the_web(settings: Settings, web_alb: str, say) -> str:
     _expect(browser.post("/cart/items", {"sku": "SKU-TEA-001", "quantity": 2}), 201, "add to cart")
     cart = _expect(browser.post("/cart/items", {"sku": "SKU-MUG-002", "quantity": 1}), 201, "add to cart")
     placed = _expect(browser.post("/orders"), 202, "place the cart's order")
-    say(f"web: {user} logged in, cart of {sum(i['quantity'] for i in cart['items'])} items "
-        f"({cart['total']:.2f} {cart['currency']}), order {placed['order_id']} placed")
+    say(
+        f"web: {user} logged in, cart of {sum(i['quantity'] for i in cart['items'])} items "
+        f"({cart['total']:.2f} {cart['currency']}), order {placed['order_id']} placed"
+    )
     return placed["order_id"]
 
 
@@ -88,15 +93,18 @@ def order_body(n: int) -> dict:
     return {
         "customer_id": f"api-client-{n % 5}",
         "currency": "EUR",
-        "items": [{"sku": "SKU-TEA-001", "quantity": 1 + n % 3, "unit_price": 8.5},
-                  {"sku": "SKU-POT-003", "quantity": 1, "unit_price": 49.9}],
+        "items": [
+            {"sku": "SKU-TEA-001", "quantity": 1 + n % 3, "unit_price": 8.5},
+            {"sku": "SKU-POT-003", "quantity": 1, "unit_price": 49.9},
+        ],
     }
 
 
 def place_through_the_api(api: HttpClient, say) -> tuple[list[str], int]:
     def place(n: int) -> str:
-        return _expect(api.post("/orders", order_body(n), headers={"Idempotency-Key": f"scenario-{run}-{n}"}),
-                       202, "POST /orders")["order_id"]
+        return _expect(
+            api.post("/orders", order_body(n), headers={"Idempotency-Key": f"scenario-{run}-{n}"}), 202, "POST /orders"
+        )["order_id"]
 
     run = idempotency_key()[:8]
     with ThreadPoolExecutor(CLIENTS) as pool:
@@ -104,8 +112,10 @@ def place_through_the_api(api: HttpClient, say) -> tuple[list[str], int]:
     # A client that did not see the answer retries with the same key: same order, nothing published twice.
     repeat = place(0)
     duplicates = 1 if repeat == order_ids[0] else 0
-    say(f"api: {API_ORDERS} orders placed by {CLIENTS} concurrent clients; a retried request returned the "
-        f"{'same' if duplicates else 'a different'} order")
+    say(
+        f"api: {API_ORDERS} orders placed by {CLIENTS} concurrent clients; a retried request returned the "
+        f"{'same' if duplicates else 'a different'} order"
+    )
     return order_ids, duplicates
 
 
@@ -124,21 +134,28 @@ def wait_until_processed(api: HttpClient, order_ids: list[str], say, timeout: fl
 
     started = time.monotonic()
     wait_for(all_settled, timeout, f"{len(order_ids)} orders recorded", interval=1.0)
-    say(f"consumers: {len(order_ids)} order{'s' if len(order_ids) > 1 else ''} recorded "
-        f"after {time.monotonic() - started:.1f}s")
+    say(
+        f"consumers: {len(order_ids)} order{'s' if len(order_ids) > 1 else ''} recorded "
+        f"after {time.monotonic() - started:.1f}s"
+    )
     return statuses
 
 
 def checkout(api: HttpClient, order_id: str, say, *, approve: bool = False, **payment) -> str:
     _expect(api.post(f"/orders/{order_id}/checkout", payment), 202, "checkout")
     if approve:
-        wait_for(lambda: any(a["order_id"] == order_id for a in api.get("/approvals").body["approvals"]), 60,
-                 f"the approval request of {order_id}")
+        wait_for(
+            lambda: any(a["order_id"] == order_id for a in api.get("/approvals").body["approvals"]),
+            60,
+            f"the approval request of {order_id}",
+        )
         say(f"checkout {order_id}: waiting for approval (total >= 1000): approving through POST /approvals")
         _expect(api.post(f"/approvals/{order_id}", {"decision": "approve", "reason": "scenario"}), 200, "approve")
     final = wait_for(
         lambda: (s := api.get(f"/orders/{order_id}").body.get("status")) in ("COMPLETED", "CANCELLED") and s,
-        120, f"checkout of {order_id}", interval=1.0,
+        120,
+        f"checkout of {order_id}",
+        interval=1.0,
     )
     return final
 
@@ -154,9 +171,19 @@ def run(settings: Settings, result, say) -> Outcome:
     outcome.api_orders, outcome.duplicates_suppressed = place_through_the_api(api, say)
     outcome.statuses = wait_until_processed(api, outcome.web_orders + outcome.api_orders, say)
 
-    large = _expect(api.post("/orders", {"customer_id": "api-client-vip", "currency": "EUR",
-                                         "items": [{"sku": "SKU-KET-004", "quantity": 12, "unit_price": 89.0}]},
-                             headers={"Idempotency-Key": idempotency_key()}), 202, "POST /orders")["order_id"]
+    large = _expect(
+        api.post(
+            "/orders",
+            {
+                "customer_id": "api-client-vip",
+                "currency": "EUR",
+                "items": [{"sku": "SKU-KET-004", "quantity": 12, "unit_price": 89.0}],
+            },
+            headers={"Idempotency-Key": idempotency_key()},
+        ),
+        202,
+        "POST /orders",
+    )["order_id"]
     outcome.api_orders.append(large)
     outcome.statuses.update(wait_until_processed(api, [large], say))
     plans = {

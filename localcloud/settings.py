@@ -33,7 +33,7 @@ class Settings:
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_env(cls) -> "Settings":
+    def from_env(cls) -> Settings:
         return cls(
             port=int(os.environ.get("LOCALCLOUD_PORT", 4566)),
             redis_port=int(os.environ.get("LOCALCLOUD_REDIS_PORT", 6379)),

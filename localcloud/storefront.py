@@ -126,7 +126,9 @@ class Deployed:
         return sorted(p.removesuffix("/Resource") for p in self._paths if regex.search(p))
 
     def parameter(self, name: str) -> str:
-        return self.settings.client("ssm").get_parameter(Name=f"{self.settings.discovery_prefix}/{name}")["Parameter"]["Value"]
+        return self.settings.client("ssm").get_parameter(Name=f"{self.settings.discovery_prefix}/{name}")["Parameter"][
+            "Value"
+        ]
 
 
 def local_api_url(settings: Settings, public_url: str) -> str:

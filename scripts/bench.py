@@ -65,6 +65,7 @@ def _run(command: list[str], cwd: Path, timeout: float = 900) -> tuple[float, su
 
 # --- measurements --------------------------------------------------------------------------------
 
+
 @dataclass
 class Results:
     date: str
@@ -87,7 +88,8 @@ class Results:
 
 def measure_synth(runs: int, stage: str) -> tuple[list[float], list[float], str]:
     """Alternates full and floor runs so that background load affects both alike."""
-    full, floor = [], []
+    full: list[float] = []
+    floor: list[float] = []
     with tempfile.TemporaryDirectory(prefix="bench-synth-") as tmp:
         floor_app = Path(tmp) / "one-queue"
         floor_app.mkdir()
@@ -107,8 +109,11 @@ def measure_synth(runs: int, stage: str) -> tuple[list[float], list[float], str]
 
 
 def measure_suite() -> tuple[float, str]:
-    seconds, result = _run([sys.executable, "-m", "pytest", "tests/unit", "tests/infra", "-q", "-p", "no:cacheprovider"],
-                           ROOT, timeout=3600)
+    seconds, result = _run(
+        [sys.executable, "-m", "pytest", "tests/unit", "tests/infra", "-q", "-p", "no:cacheprovider"],
+        ROOT,
+        timeout=3600,
+    )
     lines = [line for line in result.stdout.strip().splitlines() if re.search(r"\d+ (passed|failed|error)", line)]
     return seconds, (lines[-1].strip("= ") if lines else f"exit code {result.returncode}")
 
@@ -116,36 +121,51 @@ def measure_suite() -> tuple[float, str]:
 LAMBDAS = ROOT / "lambdas"
 # What the stacks set on every function; the handlers read them at import (clients, Powertools).
 HANDLER_ENV = {
-    "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
-    "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
-    "ORDERS_TABLE": "orders", "IDEMPOTENCY_TABLE": "idempotency", "INVENTORY_TABLE": "inventory",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "ORDERS_TABLE": "orders",
+    "IDEMPOTENCY_TABLE": "idempotency",
+    "INVENTORY_TABLE": "inventory",
     "ORDER_EVENTS_TOPIC_ARN": "arn:aws:sns:us-east-1:000000000000:events",
-    "CANCEL_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/000000000000/cancel",
     "INVENTORY_EVENTS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/000000000000/inventory.fifo",
     "CHECKOUT_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:000000000000:stateMachine:checkout",
-    "HANDOFF_BUCKET": "handoff", "POWERTOOLS_SERVICE_NAME": "bench", "POWERTOOLS_METRICS_NAMESPACE": "Storefront",
+    "HANDOFF_BUCKET": "handoff",
+    "POWERTOOLS_SERVICE_NAME": "bench",
+    "POWERTOOLS_METRICS_NAMESPACE": "Storefront",
 }
 
 
 def measure_imports(runs: int) -> dict[str, float]:
-    """Handler package -> median cumulative import time (ms) of `<package>.handler`, each in a fresh
-    interpreter with only `lambdas/` on the path, as the Lambda runtime loads it."""
-    env = {**_env(), **HANDLER_ENV, "PYTHONPATH": str(LAMBDAS)}
+    """Handler module -> median cumulative import time (ms) of `<context>.handlers.<entry>`, each in a
+    fresh interpreter with `lambdas/` and `contracts/` on the path, as the Lambda runtime loads the code
+    asset (contexts and contracts side by side at its root)."""
+    env = {**_env(), **HANDLER_ENV, "PYTHONPATH": f"{LAMBDAS}{os.pathsep}{ROOT}"}
     times: dict[str, float] = {}
-    for handler in sorted(LAMBDAS.glob("*/handler.py")):
-        module = f"{handler.parent.name}.handler"
+    for handler in sorted(LAMBDAS.glob("*/handlers/[!_]*.py")):
+        module = f"{handler.parent.parent.name}.handlers.{handler.stem}"
         samples = []
         for _ in range(runs):
-            result = subprocess.run([sys.executable, "-X", "importtime", "-c", f"import {module}"], cwd=LAMBDAS,
-                                    env=env, capture_output=True, text=True, timeout=120)
+            result = subprocess.run(
+                [sys.executable, "-X", "importtime", "-c", f"import {module}"],
+                cwd=LAMBDAS,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
             if result.returncode != 0:
                 raise RuntimeError(f"import {module} failed: {result.stderr.strip().splitlines()[-1:]}")
             # "import time: self [us] | cumulative | imported package"; the module's own line is its total.
-            totals = [int(line.split("|")[1]) for line in result.stderr.splitlines()
-                      if line.startswith("import time:") and line.rsplit("|", 1)[1].strip() == module]
+            totals = [
+                int(line.split("|")[1])
+                for line in result.stderr.splitlines()
+                if line.startswith("import time:") and line.rsplit("|", 1)[1].strip() == module
+            ]
             samples.append(totals[-1] / 1000)
-        times[handler.parent.name] = statistics.median(samples)
-        print(f"  import {module}: {times[handler.parent.name]:.0f} ms", file=sys.stderr)
+        times[module] = statistics.median(samples)
+        print(f"  import {module}: {times[module]:.0f} ms", file=sys.stderr)
     return times
 
 
@@ -180,8 +200,11 @@ def measure_e2e(orders: int, concurrency: int, timeout: float) -> dict[str, floa
     failures: list[str] = []
 
     def place(index: int) -> None:
-        body = {"customer_id": f"bench-{index}", "currency": "EUR",
-                "items": [{"sku": "BENCH-SKU", "quantity": 1, "unit_price": 9.5}]}
+        body = {
+            "customer_id": f"bench-{index}",
+            "currency": "EUR",
+            "items": [{"sku": "BENCH-SKU", "quantity": 1, "unit_price": 9.5}],
+        }
         start = time.perf_counter()
         try:
             response = client.post("/orders", body, headers={"Idempotency-Key": str(uuid.uuid4())})
@@ -198,11 +221,15 @@ def measure_e2e(orders: int, concurrency: int, timeout: float) -> dict[str, floa
         while not stop.is_set() or len(seen) < len(sent):
             with lock:
                 pending = [order_id for order_id in sent if order_id not in seen]
-            for chunk in (pending[i:i + 100] for i in range(0, len(pending), 100)):
-                found = dynamodb.batch_get_item(RequestItems={table: {
-                    "Keys": [{"pk": {"S": f"ORDER#{o}"}, "sk": {"S": "META"}} for o in chunk],
-                    "ProjectionExpression": "pk",
-                }})["Responses"].get(table, [])
+            for chunk in (pending[i : i + 100] for i in range(0, len(pending), 100)):
+                found = dynamodb.batch_get_item(
+                    RequestItems={
+                        table: {
+                            "Keys": [{"pk": {"S": f"ORDER#{o}"}, "sk": {"S": "META"}} for o in chunk],
+                            "ProjectionExpression": "pk",
+                        }
+                    }
+                )["Responses"].get(table, [])
                 now = time.perf_counter()
                 for item in found:
                     seen.setdefault(item["pk"]["S"].removeprefix("ORDER#"), now)
@@ -225,13 +252,19 @@ def measure_e2e(orders: int, concurrency: int, timeout: float) -> dict[str, floa
     elapsed = max(seen.values()) - begin
     quantiles = statistics.quantiles(latencies, n=100, method="inclusive") if len(latencies) > 1 else latencies * 99
     return {
-        "orders": orders, "recorded": len(latencies), "api_failures": len(failures), "concurrency": concurrency,
+        "orders": orders,
+        "recorded": len(latencies),
+        "api_failures": len(failures),
+        "concurrency": concurrency,
         "orders_per_second": len(latencies) / elapsed,
-        "p50_ms": quantiles[49] * 1000, "p95_ms": quantiles[94] * 1000, "max_ms": latencies[-1] * 1000,
+        "p50_ms": quantiles[49] * 1000,
+        "p95_ms": quantiles[94] * 1000,
+        "max_ms": latencies[-1] * 1000,
     }
 
 
 # --- the machine ---------------------------------------------------------------------------------
+
 
 def machine() -> dict[str, str]:
     def read(path: str) -> str:
@@ -265,6 +298,7 @@ def machine() -> dict[str, str]:
 
 # --- report --------------------------------------------------------------------------------------
 
+
 def _median(values: list[float]) -> str:
     return f"{statistics.median(values):.1f} s" if values else "n/a"
 
@@ -281,13 +315,17 @@ def latest_section(r: Results, runs: int) -> str:
     if r.suite_seconds is not None:
         lines.append(f"| `pytest tests/unit tests/infra -q` wall time | {r.suite_seconds:.0f} s ({r.suite_summary}) |")
     for name, ms in r.imports_ms.items():
-        lines.append(f"| cold import of `lambdas/{name}/handler.py` | {ms:.0f} ms |")
+        lines.append(f"| cold import of `{name}` | {ms:.0f} ms |")
     if r.e2e:
         e = r.e2e
-        lines.append(f"| end-to-end: orders recorded / posted | {e['recorded']:.0f} / {e['orders']:.0f} "
-                     f"({e['concurrency']:.0f} concurrent clients, {e['api_failures']:.0f} API failures) |")
+        lines.append(
+            f"| end-to-end: orders recorded / posted | {e['recorded']:.0f} / {e['orders']:.0f} "
+            f"({e['concurrency']:.0f} concurrent clients, {e['api_failures']:.0f} API failures) |"
+        )
         lines.append(f"| end-to-end throughput (API call -> DynamoDB record) | {e['orders_per_second']:.1f} orders/s |")
-        lines.append(f"| end-to-end latency p50 / p95 / max | {e['p50_ms']:.0f} / {e['p95_ms']:.0f} / {e['max_ms']:.0f} ms |")
+        lines.append(
+            f"| end-to-end latency p50 / p95 / max | {e['p50_ms']:.0f} / {e['p95_ms']:.0f} / {e['max_ms']:.0f} ms |"
+        )
     else:
         lines.append(f"| end-to-end | not measured: {r.e2e_note} |")
     lines.append(LATEST_END)
@@ -298,8 +336,10 @@ def history_row(r: Results) -> str:
     e2e = f"{r.e2e['orders_per_second']:.1f}/s, p95 {r.e2e['p95_ms']:.0f} ms" if r.e2e else "-"
     suite = f"{r.suite_seconds:.0f} s" if r.suite_seconds is not None else "-"
     ratio = f"{r.ratio:.1f}x" if r.ratio else "-"
-    return (f"| {r.date} | {r.machine['CPU']} x{r.machine['cores']} | {_median(r.synth_full)} | "
-            f"{_median(r.synth_floor)} | {ratio} | {suite} | {e2e} |")
+    return (
+        f"| {r.date} | {r.machine['CPU']} x{r.machine['cores']} | {_median(r.synth_full)} | "
+        f"{_median(r.synth_floor)} | {ratio} | {suite} | {e2e} |"
+    )
 
 
 def write_report(r: Results, runs: int) -> None:
@@ -322,8 +362,8 @@ nothing fails when a number gets worse.
   floor any CDK-in-Python app pays (Python start, the jsii Node process, the CLI); the ratio says
   how much the app itself adds (constructs, cdk-nag rule packs, Lambda layer bundling).
 - **Suite**: unit + infra tests (three stages synthesized with cdk-nag, cfn-lint over every template).
-- **Cold import**: `python -X importtime -c "import <function>.handler"` with `lambdas/` on the path,
-  in a fresh interpreter: the part of every cold start that the code controls.
+- **Cold import**: `python -X importtime -c "import <context>.handlers.<entry>"` with `lambdas/` and
+  `contracts/` on the path, in a fresh interpreter: the part of every cold start that the code controls.
 - **End-to-end** (only when the local cloud is up, `make local`): orders posted through the REST API
   with the API key; latency runs from sending the request until a poll of the orders table finds the
   order (API -> Lambda -> SNS -> SQS -> fulfilment Lambda -> DynamoDB), so it includes the consumer's
@@ -357,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
 
-    results = Results(date=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), machine=machine())
+    results = Results(date=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), machine=machine())
     print(f"synth: full app vs one-queue app, {args.runs} runs each ...", file=sys.stderr)
     results.synth_full, results.synth_floor, results.synth_error = measure_synth(args.runs, args.stage)
     if not args.skip_suite:

@@ -25,15 +25,15 @@ import shutil
 import subprocess
 import sys
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 DEFAULT_CDK_OUT = ROOT / ".build" / "diagram.cdk.out"
 # Inputs of the synthesized app: a cloud assembly older than any of them is stale.
-APP_INPUTS = ("app.py", "cdk.json", "stacks", "lambdas", "services")
+APP_INPUTS = ("app.py", "cdk.json", "contracts", "stacks", "lambdas", "services")
 
 # Resource types drawn as nodes: (caption, Graphviz shape, fill colour).
 MAIN_TYPES: dict[str, tuple[str, str, str]] = {
@@ -57,15 +57,21 @@ AGGREGATED_TYPES = {"AWS::CloudWatch::Alarm": ("CloudWatch alarms", "note", "#ee
 # Resources that stand between a main resource and what uses it (role -> instance profile ->
 # launch template -> ASG): walked through when looking for "who uses this".
 PASS_THROUGH_TYPES = {
-    "AWS::IAM::Role", "AWS::IAM::InstanceProfile", "AWS::EC2::LaunchTemplate",
+    "AWS::IAM::Role",
+    "AWS::IAM::InstanceProfile",
+    "AWS::EC2::LaunchTemplate",
     "AWS::AutoScaling::LaunchConfiguration",
 }
 # Types that act on other resources (their grants, rules and targets become edges from them). A
 # dashboard refers to everything but uses nothing, so it is not one.
 PRINCIPAL_TYPES = {
-    "AWS::ElasticLoadBalancingV2::LoadBalancer", "AWS::AutoScaling::AutoScalingGroup",
-    "AWS::ElastiCache::ReplicationGroup", "AWS::ApiGateway::RestApi", "AWS::Lambda::Function",
-    "AWS::StepFunctions::StateMachine", "AWS::Events::Rule",
+    "AWS::ElasticLoadBalancingV2::LoadBalancer",
+    "AWS::AutoScaling::AutoScalingGroup",
+    "AWS::ElastiCache::ReplicationGroup",
+    "AWS::ApiGateway::RestApi",
+    "AWS::Lambda::Function",
+    "AWS::StepFunctions::StateMachine",
+    "AWS::Events::Rule",
 }
 # CDK's own helpers (custom-resource providers, auto-delete, log retention) are not the architecture;
 # matched on the construct path or, when path metadata is off, on the logical id.
@@ -147,9 +153,7 @@ class ArchitectureGraph:
         return [n for n in self.nodes.values() if n.label == label and (stack is None or n.stack == stack)]
 
     def has_edge(self, source_label: str, target_label: str) -> bool:
-        return any(
-            self.nodes[s].label == source_label and self.nodes[t].label == target_label for s, t in self.edges
-        )
+        return any(self.nodes[s].label == source_label and self.nodes[t].label == target_label for s, t in self.edges)
 
 
 class Assembly:
@@ -206,9 +210,10 @@ class Assembly:
             if "Fn::GetStackOutput" in value:
                 spec = value["Fn::GetStackOutput"]
                 producer = self.by_stack_name.get(spec.get("StackName"))
-                output = self.templates.get(producer, {}).get("Outputs", {}).get(spec.get("OutputName"))
-                if output:
-                    yield from self.refs(output["Value"], producer)
+                if producer is not None:
+                    output = self.templates.get(producer, {}).get("Outputs", {}).get(spec.get("OutputName"))
+                    if output:
+                        yield from self.refs(output["Value"], producer)
                 return
             if "Fn::Sub" in value:
                 template = value["Fn::Sub"]
@@ -286,9 +291,12 @@ class _Builder:
             kind, props = resource.get("Type"), resource.get("Properties", {})
             if ref.key not in self.graph.nodes:
                 continue
-            if kind == "AWS::ElasticLoadBalancingV2::LoadBalancer" and props.get("Scheme") == "internet-facing":
-                entry_points.append(ref.key)
-            elif kind == "AWS::ApiGateway::RestApi" and "PRIVATE" not in json.dumps(props.get("EndpointConfiguration", {})):
+            if (
+                kind == "AWS::ElasticLoadBalancingV2::LoadBalancer"
+                and props.get("Scheme") == "internet-facing"
+                or kind == "AWS::ApiGateway::RestApi"
+                and "PRIVATE" not in json.dumps(props.get("EndpointConfiguration", {}))
+            ):
                 entry_points.append(ref.key)
         if entry_points:
             self.graph.nodes[INTERNET] = Node(INTERNET, "", "Internet", "clients, browsers", "", "ellipse", "#ffffff")
@@ -346,10 +354,17 @@ class _Builder:
         edge = graph.add_edge
         if kind == "AWS::SNS::Subscription":
             policy = props.get("FilterPolicy") or {}
-            label = "filter: " + ", ".join(
-                "|".join(v if isinstance(v, str) else json.dumps(v) for v in values) if isinstance(values, list) else key
-                for key, values in policy.items()
-            ) if policy else "subscription"
+            label = (
+                "filter: "
+                + ", ".join(
+                    "|".join(v if isinstance(v, str) else json.dumps(v) for v in values)
+                    if isinstance(values, list)
+                    else key
+                    for key, values in policy.items()
+                )
+                if policy
+                else "subscription"
+            )
             for topic in self._targets(props.get("TopicArn"), stack):
                 for target in self._targets(props.get("Endpoint"), stack):
                     edge(topic, target, label)
@@ -405,7 +420,9 @@ class _Builder:
     def _iam(self, ref: Ref, kind: str, props: dict) -> None:
         if kind == "AWS::IAM::Policy":
             documents = [props.get("PolicyDocument", {})]
-            principals = set().union(*(self._principals(role) for role in self.assembly.refs(props.get("Roles"), ref.stack)))
+            principals = set().union(
+                *(self._principals(role) for role in self.assembly.refs(props.get("Roles"), ref.stack))
+            )
         else:
             documents = [p.get("PolicyDocument", {}) for p in props.get("Policies", [])]
             principals = self._principals(ref)
@@ -425,7 +442,9 @@ class _Builder:
         """An ingress rule `source SG -> group SG` on a port is a network path between their users."""
         ingress = kind.endswith("Ingress")
         own = self.assembly.refs(props.get("GroupId"), ref.stack)
-        peer = self.assembly.refs(props.get("SourceSecurityGroupId" if ingress else "DestinationSecurityGroupId"), ref.stack)
+        peer = self.assembly.refs(
+            props.get("SourceSecurityGroupId" if ingress else "DestinationSecurityGroupId"), ref.stack
+        )
         own_users = set().union(*(self._principals(g) for g in own))
         peer_users = set().union(*(self._principals(g) for g in peer))
         port = props.get("FromPort")
@@ -442,6 +461,7 @@ def build_graph(cdk_out: Path) -> ArchitectureGraph:
 
 # --- rendering -----------------------------------------------------------------------------------
 
+
 def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -450,7 +470,7 @@ def to_dot(graph: ArchitectureGraph, title: str = "") -> str:
     lines = [
         "digraph architecture {",
         '  graph [rankdir=LR, compound=true, newrank=true, fontname="Helvetica", fontsize=22, labelloc=t, '
-        f'nodesep=0.25, ranksep=0.9, pad=0.3, label={_quote(title)}];',
+        f"nodesep=0.25, ranksep=0.9, pad=0.3, label={_quote(title)}];",
         '  node [fontname="Helvetica", fontsize=11, style="filled", penwidth=0.8];',
         '  edge [fontname="Helvetica", fontsize=9, color="#555555", arrowsize=0.7];',
     ]
@@ -461,15 +481,19 @@ def to_dot(graph: ArchitectureGraph, title: str = "") -> str:
         if not by_stack.get(stack):
             continue
         lines.append(f"  subgraph cluster_{index} {{")
-        lines.append(f'    label={_quote(f"{stack}  ({graph.stacks[stack]})")}; fontsize=14; style="rounded,filled"; '
-                     'fillcolor="#fafafa"; color="#999999";')
+        lines.append(
+            f'    label={_quote(f"{stack}  ({graph.stacks[stack]})")}; fontsize=14; style="rounded,filled"; '
+            'fillcolor="#fafafa"; color="#999999";'
+        )
         for node in sorted(by_stack[stack], key=lambda n: n.label):
             label = f"{node.label}\\n{node.caption}".replace('"', '\\"')
             lines.append(f'    {_quote(node.key)} [label="{label}", shape={node.shape}, fillcolor="{node.colour}"];')
         lines.append("  }")
     for node in by_stack.get("", []):
-        lines.append(f'  {_quote(node.key)} [label="{node.label}\\n{node.caption}", shape={node.shape}, '
-                     f'fillcolor="{node.colour}"];')
+        lines.append(
+            f'  {_quote(node.key)} [label="{node.label}\\n{node.caption}", shape={node.shape}, '
+            f'fillcolor="{node.colour}"];'
+        )
     for edge in sorted(graph.edges.values(), key=lambda e: (e.source, e.target)):
         attributes = [f"label={_quote(' / '.join(sorted(edge.labels)))}"] if edge.labels else []
         if edge.dashed:
@@ -494,11 +518,14 @@ def render(dot_source: str, out_dir: Path, name: str = "architecture") -> list[P
 
 # --- synthesis -----------------------------------------------------------------------------------
 
+
 def _newest_input() -> float:
     newest = 0.0
     for name in APP_INPUTS:
         path = ROOT / name
-        files = [path] if path.is_file() else (p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+        files = (
+            [path] if path.is_file() else (p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+        )
         for file in files:
             newest = max(newest, file.stat().st_mtime)
     return newest
@@ -510,7 +537,9 @@ def ensure_synthesized(cdk_out: Path, stage: str) -> Path:
     if manifest.exists() and manifest.stat().st_mtime >= _newest_input():
         return cdk_out
     env = dict(os.environ)
-    env["PATH"] = os.pathsep.join([str(ROOT / "node_modules" / ".bin"), str(Path(sys.executable).parent), env.get("PATH", "")])
+    env["PATH"] = os.pathsep.join(
+        [str(ROOT / "node_modules" / ".bin"), str(Path(sys.executable).parent), env.get("PATH", "")]
+    )
     env.setdefault("CDK_DISABLE_CLI_TELEMETRY", "true")
     print(f"synthesizing stage {stage} into {cdk_out} ...", file=sys.stderr)
     subprocess.run(["cdk", "synth", "-c", f"stage={stage}", "-q", "-o", str(cdk_out)], cwd=ROOT, env=env, check=True)
@@ -526,7 +555,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     cdk_out = args.cdk_out or ensure_synthesized(DEFAULT_CDK_OUT / args.stage, args.stage)
     graph = build_graph(cdk_out)
-    title = f"Loosely coupled storefront: {len(graph.nodes)} resources in {len(graph.stacks)} stacks (from {cdk_out.name})"
+    title = (
+        f"Loosely coupled storefront: {len(graph.nodes)} resources in {len(graph.stacks)} stacks (from {cdk_out.name})"
+    )
     for path in render(to_dot(graph, title), args.out_dir):
         print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
     return 0

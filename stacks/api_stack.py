@@ -15,57 +15,21 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from contracts.api import IDEMPOTENCY_HEADER, ApprovalDecision
+from contracts.orders import OrderRequest
+from contracts.tables import ORDER_PREFIX
 from stacks.config import StageConfig
 from stacks.constructs.powertools_function import PowertoolsFunction, PowertoolsFunctionProps
+from stacks.constructs.request_model import add_request_model
+from stacks.grants import grant_items
 from stacks.nag import acknowledge, acknowledge_topic_key_grant, iam5_resource_finding
 from stacks.stage_defaults import log_retention, removal_policy, shared_function_props
 
 STAGE_NAME = "v1"
-IDEMPOTENCY_HEADER = "Idempotency-Key"
-
-ORDER_REQUEST_SCHEMA = apigw.JsonSchema(
-    schema=apigw.JsonSchemaVersion.DRAFT4,
-    title="OrderRequest",
-    type=apigw.JsonSchemaType.OBJECT,
-    required=["customer_id", "items"],
-    properties={
-        "customer_id": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, min_length=1, max_length=64),
-        "currency": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, pattern="^[A-Z]{3}$"),
-        "items": apigw.JsonSchema(
-            type=apigw.JsonSchemaType.ARRAY,
-            min_items=1,
-            max_items=50,
-            items=apigw.JsonSchema(
-                type=apigw.JsonSchemaType.OBJECT,
-                required=["sku", "quantity", "unit_price"],
-                properties={
-                    "sku": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, min_length=1, max_length=64),
-                    "quantity": apigw.JsonSchema(type=apigw.JsonSchemaType.INTEGER, minimum=1, maximum=100),
-                    "unit_price": apigw.JsonSchema(
-                        type=apigw.JsonSchemaType.NUMBER, minimum=0, exclusive_minimum=True, maximum=100000
-                    ),
-                },
-            ),
-        ),
-    },
-)
-
-APPROVAL_DECISION_SCHEMA = apigw.JsonSchema(
-    schema=apigw.JsonSchemaVersion.DRAFT4,
-    title="ApprovalDecision",
-    type=apigw.JsonSchemaType.OBJECT,
-    required=["decision"],
-    additional_properties=False,
-    properties={
-        "decision": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, enum=["approve", "reject"]),
-        "reason": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, max_length=500),
-    },
-)
 
 
 def access_log_format() -> apigw.AccessLogFormat:
@@ -92,13 +56,12 @@ class ApiStack(Stack):
         orders_table: dynamodb.ITable,
         idempotency_table: dynamodb.ITable,
         order_events_topic: sns.ITopic,
-        cancel_window_queue: sqs.IQueue,
         checkout_state_machine: sfn.IStateMachine,
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.orders_function = self._orders_function(
-            config, orders_table, idempotency_table, order_events_topic, cancel_window_queue, checkout_state_machine
+            config, orders_table, idempotency_table, order_events_topic, checkout_state_machine
         )
         self.approvals_function = self._approvals_function(config, orders_table, checkout_state_machine)
         self.rest_api = self._rest_api(config)
@@ -121,8 +84,12 @@ class ApiStack(Stack):
             description="Base URL of the storefront REST API (stage included)",
         )
         CfnOutput(self, "ApiUrl", value=self.rest_api.url)
-        CfnOutput(self, "ApiKeyId", value=self.api_key.key_id,
-                  description="aws apigateway get-api-key --include-value --api-key <id>")
+        CfnOutput(
+            self,
+            "ApiKeyId",
+            value=self.api_key.key_id,
+            description="aws apigateway get-api-key --include-value --api-key <id>",
+        )
 
     # --- functions ------------------------------------------------------------------------------
 
@@ -132,7 +99,6 @@ class ApiStack(Stack):
         orders_table: dynamodb.ITable,
         idempotency_table: dynamodb.ITable,
         topic: sns.ITopic,
-        cancel_queue: sqs.IQueue,
         state_machine: sfn.IStateMachine,
     ) -> lambda_.Function:
         function = PowertoolsFunction(
@@ -140,22 +106,21 @@ class ApiStack(Stack):
             "OrdersApi",
             shared=shared_function_props(config),
             props=PowertoolsFunctionProps(
-                handler="orders_api.handler.lambda_handler",
+                handler="orders.handlers.api.lambda_handler",
                 service_name="orders-api",
                 description="Places, reads, cancels and checks out orders",
                 environment={
                     "ORDER_EVENTS_TOPIC_ARN": topic.topic_arn,
                     "ORDERS_TABLE": orders_table.table_name,
                     "IDEMPOTENCY_TABLE": idempotency_table.table_name,
-                    "CANCEL_QUEUE_URL": cancel_queue.queue_url,
                     "CHECKOUT_STATE_MACHINE_ARN": state_machine.state_machine_arn,
                 },
             ),
         ).function
         topic.grant_publish(function)
         acknowledge_topic_key_grant(function)
-        cancel_queue.grant_send_messages(function)
-        orders_table.grant_read_write_data(function)
+        # Reads, cancels and notes the checkout on order records; the consumers create them.
+        grant_items(orders_table, function, ["GetItem", "UpdateItem"], key_prefixes=[ORDER_PREFIX])
         idempotency_table.grant_read_write_data(function)
         state_machine.grant_start_execution(function)
         return function
@@ -168,13 +133,16 @@ class ApiStack(Stack):
             "ApprovalsApi",
             shared=shared_function_props(config),
             props=PowertoolsFunctionProps(
-                handler="approvals.handler.lambda_handler",
+                handler="checkout.handlers.approvals.lambda_handler",
                 service_name="approvals-api",
                 description="Lists pending approvals and completes the checkout's approval task",
                 environment={"ORDERS_TABLE": orders_table.table_name},
             ),
         ).function
-        orders_table.grant_read_write_data(function)
+        # Claims and closes approval items; lists the pending ones with a filtered Scan (a handful of
+        # items waiting for a human; LeadingKeys cannot constrain a Scan, so it is granted on its own).
+        grant_items(orders_table, function, ["GetItem", "UpdateItem"], key_prefixes=[ORDER_PREFIX])
+        function.add_to_role_policy(iam.PolicyStatement(actions=["dynamodb:Scan"], resources=[orders_table.table_arn]))
         # The service authorization reference lists no resource type for SendTask*, yet IAM evaluates
         # the call against the state machine that issued the token (its ARN appears in AccessDenied
         # messages), so the grant names that state machine only - not "*", as the console proposes.
@@ -219,9 +187,11 @@ class ApiStack(Stack):
         self._cloudwatch_logging_role(api)
         for response_type, message in (
             (apigw.ResponseType.BAD_REQUEST_BODY, "Invalid request body: $context.error.validationErrorString"),
-            (apigw.ResponseType.BAD_REQUEST_PARAMETERS,
-             f"Missing or invalid request parameters (POST /orders needs an {IDEMPOTENCY_HEADER} header): "
-             "$context.error.validationErrorString"),
+            (
+                apigw.ResponseType.BAD_REQUEST_PARAMETERS,
+                f"Missing or invalid request parameters (POST /orders needs an {IDEMPOTENCY_HEADER} header): "
+                "$context.error.validationErrorString",
+            ),
         ):
             api.add_gateway_response(
                 response_type.response_type,
@@ -237,7 +207,9 @@ class ApiStack(Stack):
         The setting is a regional singleton: two stages deployed to one account and region share it
         (the last deployed wins; the roles are equivalent)."""
         execution_logs = self.format_arn(
-            service="logs", resource="log-group", resource_name="API-Gateway-Execution-Logs_*",
+            service="logs",
+            resource="log-group",
+            resource_name="API-Gateway-Execution-Logs_*",
             arn_format=ArnFormat.COLON_RESOURCE_NAME,
         )
         role = iam.Role(
@@ -251,8 +223,13 @@ class ApiStack(Stack):
                 "ExecutionLogs": iam.PolicyDocument(
                     statements=[
                         iam.PolicyStatement(
-                            actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",
-                                     "logs:PutRetentionPolicy", "logs:DescribeLogStreams"],
+                            actions=[
+                                "logs:CreateLogGroup",
+                                "logs:CreateLogStream",
+                                "logs:PutLogEvents",
+                                "logs:PutRetentionPolicy",
+                                "logs:DescribeLogStreams",
+                            ],
                             resources=[execution_logs, f"{execution_logs}:log-stream:*"],
                         ),
                         iam.PolicyStatement(actions=["logs:DescribeLogGroups"], resources=["*"]),
@@ -274,10 +251,8 @@ class ApiStack(Stack):
         api = self.rest_api
         orders = apigw.LambdaIntegration(self.orders_function)
         approvals = apigw.LambdaIntegration(self.approvals_function)
-        order_model = api.add_model("OrderRequest", content_type="application/json", model_name="OrderRequest",
-                                    schema=ORDER_REQUEST_SCHEMA)
-        decision_model = api.add_model("ApprovalDecision", content_type="application/json",
-                                       model_name="ApprovalDecision", schema=APPROVAL_DECISION_SCHEMA)
+        order_model = add_request_model(api, OrderRequest)
+        decision_model = add_request_model(api, ApprovalDecision)
         body_and_params = api.add_request_validator(
             "BodyAndParameters", validate_request_body=True, validate_request_parameters=True
         )

@@ -75,7 +75,6 @@ def build_app(app: cdk.App, config: StageConfig | None = None) -> StorefrontApp:
         orders_table=data.orders_table,
         handoff_bucket=data.handoff_bucket,
         order_events_topic=messaging.order_events_topic,
-        cancel_window_queue=messaging.cancel_delay_queue.queue,
         **common("backend"),
     )
     s["web"] = web = WebTierStack(
@@ -107,7 +106,6 @@ def build_app(app: cdk.App, config: StageConfig | None = None) -> StorefrontApp:
         orders_table=data.orders_table,
         idempotency_table=data.idempotency_table,
         order_events_topic=messaging.order_events_topic,
-        cancel_window_queue=messaging.cancel_delay_queue.queue,
         checkout_state_machine=workflow.state_machine,
         **common("api"),
     )

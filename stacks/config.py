@@ -14,7 +14,8 @@ from __future__ import annotations
 import functools
 import ipaddress
 import json
-from typing import Annotated, Any, Callable, Literal, Mapping, get_args
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -34,8 +35,30 @@ Stage = Literal["sandbox", "production", "local"]
 STAGES: tuple[str, ...] = get_args(Stage)
 
 # CloudWatch Logs refuses any other retention period.
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
-                      2922, 3288, 3653)
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
 
 
 class ConfigError(ValueError):
@@ -61,12 +84,15 @@ def _network_address(cidr: str) -> str:
 CLEARABLE = BeforeValidator(_blank_is_none)
 RetentionDays = Annotated[int, AfterValidator(_cloudwatch_retention)]
 # A VPC takes a /16 to /28 IPv4 block.
-VpcCidr = Annotated[str, StringConstraints(pattern=r"^\d{1,3}(\.\d{1,3}){3}/(1[6-9]|2[0-8])$"),
-                    AfterValidator(_network_address)]
+VpcCidr = Annotated[
+    str, StringConstraints(pattern=r"^\d{1,3}(\.\d{1,3}){3}/(1[6-9]|2[0-8])$"), AfterValidator(_network_address)
+]
 AccountId = Annotated[str, StringConstraints(pattern=r"^\d{12}$")]
 Region = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")]
 AmiId = Annotated[str, StringConstraints(pattern=r"^ami-([0-9a-f]{8}|[0-9a-f]{17})$")]
-CertificateArn = Annotated[str, StringConstraints(pattern=r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]+$")]
+CertificateArn = Annotated[
+    str, StringConstraints(pattern=r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]+$")
+]
 Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 # Two AZs at least: the load balancers need subnets in two zones, each tier spreads over them.
 Capacity = Annotated[int, Field(ge=2)]
@@ -157,6 +183,7 @@ class StageConfig(BaseModel):
     @field_validator("web_max_capacity", "backend_max_capacity")
     @classmethod
     def _max_not_below_min(cls, value: int, info: ValidationInfo) -> int:
+        assert info.field_name is not None  # set for a field validator
         minimum = info.data.get(info.field_name.replace("_max_", "_min_"), value)
         if value < minimum:
             raise ValueError(f"must not be below the tier's min capacity ({minimum})")
@@ -196,11 +223,13 @@ CONTEXT_KEYS: tuple[str, ...] = ("stages", *_FIELD_BY_KEY)
 
 
 @functools.cache
-def _field_type(name: str) -> TypeAdapter:
+def _field_type(name: str) -> TypeAdapter[Any]:
     """The field's type with its constraints, to validate one -c string on its own (in lax mode).
     Cross-field rules run afterwards, when the whole config is validated."""
     info = StageConfig.model_fields[name]
-    return TypeAdapter(Annotated[info.annotation, *info.metadata] if info.metadata else info.annotation)
+    # A type put together at runtime: there is no static type to give it.
+    field_type: Any = Annotated[info.annotation, *info.metadata] if info.metadata else info.annotation
+    return TypeAdapter(field_type)
 
 
 def _error_lines(error: ValidationError, where: Callable[[str], str]) -> str:
@@ -231,8 +260,9 @@ def load_config(context: Mapping[str, Any]) -> StageConfig:
         stages = json.loads(stages)
     unknown = sorted(set(stages) - set(STAGES))
     if unknown:
-        raise ConfigError("\n".join(f"stages.{name}: unknown stage; expected one of {', '.join(STAGES)}"
-                                    for name in unknown))
+        raise ConfigError(
+            "\n".join(f"stages.{name}: unknown stage; expected one of {', '.join(STAGES)}" for name in unknown)
+        )
     profile = dict(stages.get(stage) or {})
     if "stage" in profile:
         raise ConfigError(f"stages.{stage}.stage: the profile's key in `stages` is its stage")

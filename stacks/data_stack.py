@@ -11,11 +11,11 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from contracts.handoff import INCOMING_PREFIX
 from stacks.config import StageConfig
 from stacks.stage_defaults import removal_policy
 
 # Prefix under which producers drop hand-off objects; the consumer lists only this prefix.
-HANDOFF_PREFIX = "incoming/"
 
 
 class DataStack(Stack):
@@ -79,5 +79,5 @@ class DataStack(Stack):
         self.handoff_bucket = bucket(
             "HandoffBucket",
             "handoff/",
-            lifecycle_rules=[s3.LifecycleRule(prefix=HANDOFF_PREFIX, expiration=Duration.days(7))],
+            lifecycle_rules=[s3.LifecycleRule(prefix=INCOMING_PREFIX, expiration=Duration.days(7))],
         )

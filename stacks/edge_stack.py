@@ -86,7 +86,9 @@ class EdgeStack(Stack):
             priority=priority,
             override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),  # the group's own actions apply
             statement=wafv2.CfnWebACL.StatementProperty(
-                managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(vendor_name="AWS", name=name)
+                managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
+                    vendor_name="AWS", name=name
+                )
             ),
             visibility_config=_visibility(name),
         )

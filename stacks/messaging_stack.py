@@ -1,7 +1,10 @@
 """Asynchronous messaging: the order-events topic, its fan-out queues, a FIFO queue and a delay queue.
 
-Producers (the backend tier, the orders API) publish one event to SNS and never call a consumer.
-Each subscribed queue receives only the events its filter policy admits (seed 004: fan-out + filtering).
+Producers (the backend tier, the orders API) publish one event to SNS and nothing else, and never call a
+consumer. Each subscribed queue receives only the events its filter policy admits (seed 004: fan-out +
+filtering); the policies are generated from the contract's subscription table (contracts/events.py). The
+cancel window is a subscriber too: a delay queue that receives OrderPlaced and holds it for the grace
+period, so placing an order is one write (the publish), not a publish plus a send.
 """
 
 from __future__ import annotations
@@ -13,25 +16,15 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subs
 from constructs import Construct
 
+from contracts.events import EVENT_TYPE_ATTRIBUTE, SUBSCRIPTIONS
 from stacks.config import StageConfig
 from stacks.constructs.queue_with_dlq import QueueWithDlq, QueueWithDlqProps
 from stacks.stage_defaults import removal_policy
 
-# Message attribute names and event types that producers set and filter policies match.
-EVENT_TYPE_ATTRIBUTE = "event_type"
-CHANNEL_ATTRIBUTE = "channel"
-ORDER_PLACED = "OrderPlaced"
-ORDER_CANCELLED = "OrderCancelled"
-ORDER_SHIPPED = "OrderShipped"
-INVENTORY_ADJUSTED = "InventoryAdjusted"
-
-# Which event types reach which fan-out queue. Analytics sees everything it is told about;
-# fulfilment only what changes an order; notification only what a customer is told about.
-FANOUT_FILTERS: dict[str, list[str]] = {
-    "fulfilment": [ORDER_PLACED, ORDER_CANCELLED],
-    "notification": [ORDER_PLACED, ORDER_SHIPPED, ORDER_CANCELLED],
-    "analytics": [ORDER_PLACED, ORDER_SHIPPED, ORDER_CANCELLED, INVENTORY_ADJUSTED],
-}
+# Subscribers of the order-events topic (contracts.events.SUBSCRIPTIONS): the fan-out queues, each with
+# its consumer, and the cancel window's delay queue.
+FANOUT_QUEUES = ("fulfilment", "notification", "analytics")
+CANCEL_WINDOW = "cancel_window"
 
 # Timeout of every queue-consuming Lambda; each queue's visibility timeout is 6x this.
 CONSUMER_TIMEOUT = Duration.seconds(30)
@@ -68,20 +61,26 @@ class MessagingStack(Stack):
 
         # SNS -> SQS deliveries that fail (queue policy, KMS) land here instead of being dropped.
         self.subscription_dlq = queue("SubscriptionDeliveryFailures")
-        self.fanout: dict[str, QueueWithDlq] = {}
-        for name, event_types in FANOUT_FILTERS.items():
-            pair = queue(f"{name.capitalize()}Queue")
+        self.fanout: dict[str, QueueWithDlq] = {
+            name: queue(f"{name.capitalize()}Queue") for name in SUBSCRIPTIONS if name in FANOUT_QUEUES
+        }
+        # Delay queue: an order becomes final only after the cancel grace period has passed. The queue's
+        # delivery delay applies to what SNS delivers, so OrderPlaced waits there for the grace period.
+        self.cancel_delay_queue = queue(
+            "OrderCancelWindowQueue", delivery_delay=Duration.seconds(config.cancel_grace_seconds)
+        )
+        subscribers = {**self.fanout, CANCEL_WINDOW: self.cancel_delay_queue}
+        for name, event_types in SUBSCRIPTIONS.items():
             self.order_events_topic.add_subscription(
                 subs.SqsSubscription(
-                    pair.queue,
+                    subscribers[name].queue,
                     raw_message_delivery=True,
                     filter_policy={
-                        EVENT_TYPE_ATTRIBUTE: sns.SubscriptionFilter.string_filter(allowlist=event_types)
+                        EVENT_TYPE_ATTRIBUTE: sns.SubscriptionFilter.string_filter(allowlist=list(event_types))
                     },
                     dead_letter_queue=self.subscription_dlq.queue,
                 )
             )
-            self.fanout[name] = pair
         # SNS (a service principal) must be able to use the topic key when delivering to the queues.
         self.topic_key.add_to_resource_policy(
             iam.PolicyStatement(
@@ -93,8 +92,3 @@ class MessagingStack(Stack):
 
         # Ordered inventory and payment events: one message group per SKU / order, exactly-once processing.
         self.inventory_fifo = queue("InventoryEventsQueue", fifo=True, content_based_deduplication=True)
-
-        # Delay queue: an order becomes final only after the cancel grace period has passed.
-        self.cancel_delay_queue = queue(
-            "OrderCancelWindowQueue", delivery_delay=Duration.seconds(config.cancel_grace_seconds)
-        )

@@ -10,14 +10,14 @@ named at all (`acknowledge_wildcard_resource`), and what makes a runtime "not th
 from __future__ import annotations
 
 import json
-from typing import Callable
+from collections.abc import Callable
 
 import aws_cdk as cdk
 import jsii
 from aws_cdk import Stack
 from aws_cdk import aws_lambda as lambda_
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
-from constructs import Construct, IConstruct, IValidation
+from constructs import IConstruct, IValidation
 
 
 def apply_rule_packs(app: cdk.App) -> None:
@@ -35,7 +35,7 @@ def acknowledge(construct: IConstruct, rule: str, reason: str) -> None:
 # --- wildcard resources (AwsSolutions-IAM5) ------------------------------------------------------
 
 
-def iam5_resource_finding(scope: Construct, resource: str) -> str:
+def iam5_resource_finding(scope: IConstruct, resource: str) -> str:
     """The id cdk-nag gives a wildcard-resource finding (`AwsSolutions-IAM5[Resource::...]`) for
     `resource`, rendered the way its flattenCfnReference does (Ref -> <Id>, GetAtt -> <Id.Attr>).
     Lets an acknowledgement name exactly one resource pattern in every stage and environment."""
@@ -69,7 +69,7 @@ class _AcknowledgeOnceResolved:
     replaced cross-stack references with their final form (e.g. Fn::GetStackOutput), which is the
     form cdk-nag prints in a finding id."""
 
-    def __init__(self, construct: Construct, rule: Callable[[], str], reason: str) -> None:
+    def __init__(self, construct: IConstruct, rule: Callable[[], str], reason: str) -> None:
         self.construct, self.rule, self.reason = construct, rule, reason
 
     def validate(self) -> list[str]:
@@ -77,15 +77,18 @@ class _AcknowledgeOnceResolved:
         return []
 
 
-def acknowledge_wildcard_resource(construct: Construct, resource: str, reason: str) -> None:
+def acknowledge_wildcard_resource(construct: IConstruct, resource: str, reason: str) -> None:
     """Acknowledge `AwsSolutions-IAM5[Resource::<resource>]` on `construct`, also when `resource`
     refers to another stack (its rendering is known only after references are resolved)."""
-    construct.node.add_validation(_AcknowledgeOnceResolved(construct, lambda: iam5_resource_finding(construct, resource), reason))
+    construct.node.add_validation(
+        _AcknowledgeOnceResolved(construct, lambda: iam5_resource_finding(construct, resource), reason)
+    )
 
 
 def acknowledge_topic_key_grant(function: lambda_.Function) -> None:
     """`topic.grant_publish` on a KMS-encrypted topic also grants `kms:GenerateDataKey*` (the
     GenerateDataKey variants SNS may call) on that topic's key - one key, not every key."""
+    assert function.role is not None  # a Function of this app always has one (CDK's or the given role)
     acknowledge(
         function.role,
         "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",

@@ -12,15 +12,17 @@ another stack's group, which is what causes cross-stack reference cycles.
 
 from __future__ import annotations
 
-from aws_cdk import Fn, Stack
+from typing import cast
+
+from aws_cdk import CfnResource, Fn, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from stacks.config import StageConfig
 from stacks.constructs.implied_dependency import drop_implied_dependency
-from stacks.stage_defaults import log_retention, removal_policy
 from stacks.constructs.tier_security_groups import TierSecurityGroups, TierSecurityGroupsProps
+from stacks.stage_defaults import log_retention, removal_policy
 
 PUBLIC_SUBNETS = "Public"
 APP_SUBNETS = "App"  # tier instances and interface endpoints
@@ -72,7 +74,10 @@ class NetworkStack(Stack):
         )
         provider = self.node.try_find_child("Custom::VpcRestrictDefaultSGCustomResourceProvider")
         if provider is not None:  # CDK's provider function both GetAtts and DependsOn its role
-            drop_implied_dependency(provider.node.find_child("Handler"), provider.node.find_child("Role"))
+            drop_implied_dependency(
+                cast(CfnResource, provider.node.find_child("Handler")),
+                cast(CfnResource, provider.node.find_child("Role")),
+            )
 
         # VPC flow logs: every accepted and rejected flow, for incident response and SG debugging.
         self.flow_log_group = logs.LogGroup(

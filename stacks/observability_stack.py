@@ -157,8 +157,9 @@ class ObservabilityStack(Stack):
                 resources=["*"],
             )
         )
-        topic = sns.Topic(self, "AlarmTopic", display_name=config.stack_name("alarms"), master_key=key,
-                          enforce_ssl=True)
+        topic = sns.Topic(
+            self, "AlarmTopic", display_name=config.stack_name("alarms"), master_key=key, enforce_ssl=True
+        )
         # enforce_ssl replaces SNS's default topic policy, so CloudWatch needs an explicit grant:
         # alarms of this account only.
         topic.add_to_resource_policy(
@@ -167,7 +168,9 @@ class ObservabilityStack(Stack):
                 actions=["sns:Publish"],
                 resources=[topic.topic_arn],
                 conditions={
-                    "ArnLike": {"aws:SourceArn": f"arn:{self.partition}:cloudwatch:{self.region}:{self.account}:alarm:*"},
+                    "ArnLike": {
+                        "aws:SourceArn": f"arn:{self.partition}:cloudwatch:{self.region}:{self.account}:alarm:*"
+                    },
                     "StringEquals": {"aws:SourceAccount": self.account},
                 },
             )
@@ -184,42 +187,61 @@ class ObservabilityStack(Stack):
             api = system.rest_api
             stage = api.deployment_stage.stage_name
             m.add_large_header("API Gateway")
-            m.monitor_api_gateway(api=api, api_stage=stage, alarm_friendly_name="api",
-                                  human_readable_name=f"REST API ({stage})")
+            m.monitor_api_gateway(
+                api=api, api_stage=stage, alarm_friendly_name="api", human_readable_name=f"REST API ({stage})"
+            )
             # 5XXError's Average is the fraction of requests that failed; x100 makes it a percentage.
             five_xx_percent = cloudwatch.MathExpression(
                 expression="errors * 100",
-                using_metrics={"errors": cloudwatch.Metric(
-                    namespace="AWS/ApiGateway", metric_name="5XXError", statistic="Average",
-                    dimensions_map={"ApiName": api.rest_api_name, "Stage": stage}, period=Duration.minutes(1),
-                )},
+                using_metrics={
+                    "errors": cloudwatch.Metric(
+                        namespace="AWS/ApiGateway",
+                        metric_name="5XXError",
+                        statistic="Average",
+                        dimensions_map={"ApiName": api.rest_api_name, "Stage": stage},
+                        period=Duration.minutes(1),
+                    )
+                },
                 label="5xx % of requests",
                 period=Duration.minutes(1),
             )
             m.monitor_custom(
                 alarm_friendly_name="api-5xx",
                 human_readable_name="API server errors",
-                metric_groups=[mon.CustomMetricGroup(title="API 5xx rate", metrics=[mon.CustomMetricWithAlarm(
-                    metric=five_xx_percent,
-                    alarm_friendly_name="api-5xx-rate",
-                    add_alarm={"Critical": mon.CustomThreshold(
-                        threshold=API_5XX_PERCENT,
-                        comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                        treat_missing_data_override=cloudwatch.TreatMissingData.NOT_BREACHING,
-                        alarm_description_override=(
-                            f"More than {API_5XX_PERCENT:g}% of API requests fail with 5xx. Check the orders-api and "
-                            "approvals-api Lambda errors and logs (X-Ray trace from the access log's traceId); if "
-                            "a deploy just happened, roll it back."
-                        ),
-                    )},
-                )])],
+                metric_groups=[
+                    mon.CustomMetricGroup(
+                        title="API 5xx rate",
+                        metrics=[
+                            mon.CustomMetricWithAlarm(
+                                metric=five_xx_percent,
+                                alarm_friendly_name="api-5xx-rate",
+                                add_alarm={
+                                    "Critical": mon.CustomThreshold(
+                                        threshold=API_5XX_PERCENT,
+                                        comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                                        treat_missing_data_override=cloudwatch.TreatMissingData.NOT_BREACHING,
+                                        alarm_description_override=(
+                                            f"More than {API_5XX_PERCENT:g}% of API requests fail with 5xx. Check the orders-api and "
+                                            "approvals-api Lambda errors and logs (X-Ray trace from the access log's traceId); if "
+                                            "a deploy just happened, roll it back."
+                                        ),
+                                    )
+                                },
+                            )
+                        ],
+                    )
+                ],
             )
         if system.web_acls:
             m.add_large_header("WAF")
             for name, acl in system.web_acls.items():
                 # WAF metrics carry a Region dimension for REGIONAL web ACLs.
-                m.monitor_web_application_firewall_acl_v2(acl=acl, region=Stack.of(acl).region,
-                                                          alarm_friendly_name=f"waf-{name}", human_readable_name=f"WAF {name}")
+                m.monitor_web_application_firewall_acl_v2(
+                    acl=acl,
+                    region=Stack.of(acl).region,
+                    alarm_friendly_name=f"waf-{name}",
+                    human_readable_name=f"WAF {name}",
+                )
 
     def _compute_tiers(self, system: MonitoredSystem) -> None:
         m = self.monitoring
@@ -229,12 +251,20 @@ class ObservabilityStack(Stack):
             alb, target_group = tier.load_balancer, tier.target_group
             minute = Duration.minutes(1)
 
-            def host_count(metric_name: str, statistic: str, tg=target_group, lb=alb) -> cloudwatch.Metric:
+            def host_count(
+                metric_name: str, statistic: str, tg=target_group, lb=alb, period=minute
+            ) -> cloudwatch.Metric:
                 # Built from the two full-name attributes: CDK's target_group.metrics derives the load
                 # balancer's name by splitting the listener ARN, which does not survive a cross-stack reference.
                 return cloudwatch.Metric(
-                    namespace="AWS/ApplicationELB", metric_name=metric_name, statistic=statistic, period=minute,
-                    dimensions_map={"TargetGroup": tg.target_group_full_name, "LoadBalancer": lb.load_balancer_full_name},
+                    namespace="AWS/ApplicationELB",
+                    metric_name=metric_name,
+                    statistic=statistic,
+                    period=period,
+                    dimensions_map={
+                        "TargetGroup": tg.target_group_full_name,
+                        "LoadBalancer": lb.load_balancer_full_name,
+                    },
                 )
 
             five_xx = cloudwatch.MathExpression(
@@ -251,42 +281,57 @@ class ObservabilityStack(Stack):
                 human_readable_name=f"{tier.name} tier ALB",
                 metric_groups=[
                     mon.CustomMetricGroup(title="Requests", metrics=[alb.metrics.request_count(period=minute)]),
-                    mon.CustomMetricGroup(title="Target response time (p50, p99)", metrics=[
-                        alb.metrics.target_response_time(statistic="p50", period=minute),
-                        alb.metrics.target_response_time(statistic="p99", period=minute),
-                    ]),
-                    mon.CustomMetricGroup(title="5xx", metrics=[mon.CustomMetricWithAlarm(
-                        metric=five_xx,
-                        alarm_friendly_name=f"{tier.name}-alb-5xx",
-                        add_alarm={"Critical": mon.CustomThreshold(
-                            threshold=ALB_5XX_PER_MINUTE,
-                            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                            treat_missing_data_override=cloudwatch.TreatMissingData.NOT_BREACHING,
-                            alarm_description_override=(
-                                f"The {tier.name} tier answers more than {ALB_5XX_PER_MINUTE} 5xx per minute. ELB 5xx "
-                                "(no healthy target) -> check the target group and the ASG's activity history; "
-                                "target 5xx -> check the service logs on the instances."
+                    mon.CustomMetricGroup(
+                        title="Target response time (p50, p99)",
+                        metrics=[
+                            alb.metrics.target_response_time(statistic="p50", period=minute),
+                            alb.metrics.target_response_time(statistic="p99", period=minute),
+                        ],
+                    ),
+                    mon.CustomMetricGroup(
+                        title="5xx",
+                        metrics=[
+                            mon.CustomMetricWithAlarm(
+                                metric=five_xx,
+                                alarm_friendly_name=f"{tier.name}-alb-5xx",
+                                add_alarm={
+                                    "Critical": mon.CustomThreshold(
+                                        threshold=ALB_5XX_PER_MINUTE,
+                                        comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                                        treat_missing_data_override=cloudwatch.TreatMissingData.NOT_BREACHING,
+                                        alarm_description_override=(
+                                            f"The {tier.name} tier answers more than {ALB_5XX_PER_MINUTE} 5xx per minute. ELB 5xx "
+                                            "(no healthy target) -> check the target group and the ASG's activity history; "
+                                            "target 5xx -> check the service logs on the instances."
+                                        ),
+                                    )
+                                },
+                            )
+                        ],
+                    ),
+                    mon.CustomMetricGroup(
+                        title="Hosts",
+                        metrics=[
+                            host_count("HealthyHostCount", "Minimum"),
+                            mon.CustomMetricWithAlarm(
+                                metric=host_count("UnHealthyHostCount", "Maximum"),
+                                alarm_friendly_name=f"{tier.name}-unhealthy-hosts",
+                                add_alarm={
+                                    "Critical": mon.CustomThreshold(
+                                        threshold=UNHEALTHY_HOSTS,
+                                        comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                                        treat_missing_data_override=cloudwatch.TreatMissingData.NOT_BREACHING,
+                                        alarm_description_override=(
+                                            f"A {tier.name} tier target has failed its health check for "
+                                            f"{EVALUATION_PERIODS} minutes. The ASG replaces it with ELB health checks; if it "
+                                            "keeps happening, read the instance's service log (GET /health) and its "
+                                            "dependencies (Redis, backend ALB, SSM discovery parameters)."
+                                        ),
+                                    )
+                                },
                             ),
-                        )},
-                    )]),
-                    mon.CustomMetricGroup(title="Hosts", metrics=[
-                        host_count("HealthyHostCount", "Minimum"),
-                        mon.CustomMetricWithAlarm(
-                            metric=host_count("UnHealthyHostCount", "Maximum"),
-                            alarm_friendly_name=f"{tier.name}-unhealthy-hosts",
-                            add_alarm={"Critical": mon.CustomThreshold(
-                                threshold=UNHEALTHY_HOSTS,
-                                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                                treat_missing_data_override=cloudwatch.TreatMissingData.NOT_BREACHING,
-                                alarm_description_override=(
-                                    f"A {tier.name} tier target has failed its health check for "
-                                    f"{EVALUATION_PERIODS} minutes. The ASG replaces it with ELB health checks; if it "
-                                    "keeps happening, read the instance's service log (GET /health) and its "
-                                    "dependencies (Redis, backend ALB, SSM discovery parameters)."
-                                ),
-                            )},
-                        ),
-                    ]),
+                        ],
+                    ),
                 ],
             )
             if tier.auto_scaling_group is not None:
@@ -314,18 +359,20 @@ class ObservabilityStack(Stack):
                 topic=topic,
                 alarm_friendly_name=f"{name}-topic",
                 human_readable_name=f"{name} topic",
-                add_message_notifications_failed_alarm={"Critical": mon.NotificationsFailedThreshold(
-                    max_notifications_failed_count=0,
-                    alarm_description_override=(
-                        f"SNS could not deliver {name} messages. Check the subscription dead-letter queue and the "
-                        "subscribed queues' policies and KMS key grants."
-                    ),
-                )},
+                add_message_notifications_failed_alarm={
+                    "Critical": mon.NotificationsFailedThreshold(
+                        max_notifications_failed_count=0,
+                        alarm_description_override=(
+                            f"SNS could not deliver {name} messages. Check the subscription dead-letter queue and the "
+                            "subscribed queues' policies and KMS key grants."
+                        ),
+                    )
+                },
             )
         for watched in system.queues:
             age = mon.MaxMessageAgeThreshold(
                 max_age_in_seconds=config.queue_age_slo_seconds,
-            treat_missing_data_override=cloudwatch.TreatMissingData.NOT_BREACHING,  # idle queues stop reporting
+                treat_missing_data_override=cloudwatch.TreatMissingData.NOT_BREACHING,  # idle queues stop reporting
                 alarm_description_override=(
                     f"The oldest message in the {watched.name} queue is older than {config.queue_age_slo_seconds}s "
                     "(the queue-age SLO): its consumer falls behind or fails. Check the consumer Lambda's errors, "
@@ -333,9 +380,12 @@ class ObservabilityStack(Stack):
                 ),
             )
             if watched.dead_letter_queue is None:
-                m.monitor_sqs_queue(queue=watched.queue, alarm_friendly_name=watched.name,
-                                    human_readable_name=f"{watched.name} queue",
-                                    add_queue_max_message_age_alarm={"Critical": age})
+                m.monitor_sqs_queue(
+                    queue=watched.queue,
+                    alarm_friendly_name=watched.name,
+                    human_readable_name=f"{watched.name} queue",
+                    add_queue_max_message_age_alarm={"Critical": age},
+                )
                 continue
             m.monitor_sqs_queue_with_dlq(
                 queue=watched.queue,
@@ -372,6 +422,7 @@ class ObservabilityStack(Stack):
         if system.state_machines:
             m.add_large_header("Checkout (Step Functions)")
         for name, state_machine in system.state_machines.items():
+
             def failed(description: str) -> mon.ErrorCountThreshold:
                 return mon.ErrorCountThreshold(
                     max_error_count=FAILED_CHECKOUTS_PER_5_MIN,
@@ -381,25 +432,31 @@ class ObservabilityStack(Stack):
                     alarm_description_override=description,
                 )
 
-            reconcile = ("reconcile the order by hand: its payment (PAYMENT item), its reservations "
-                         "(RESERVATION# items, inventory on_hand/reserved) and its status.")
+            reconcile = (
+                "reconcile the order by hand: its payment (PAYMENT item), its reservations "
+                "(RESERVATION# items, inventory on_hand/reserved) and its status."
+            )
             m.monitor_step_function(
                 state_machine=state_machine,
                 alarm_friendly_name=name,
                 human_readable_name=f"{name} state machine",
-                add_failed_execution_count_alarm={"Critical": failed(
-                    f"A {name} execution failed. This counts every cancelled checkout too: a compensated checkout "
-                    "(declined card, out of stock, rejected or timed-out approval) ends in the CheckoutCancelled "
-                    "Fail state, so this alarm does not by itself mean that compensation broke. Open the execution "
-                    "history in the Step Functions console: error CheckoutCancelled = compensated (payment refunded "
-                    "if charged, items released, order CANCELLED with the cause in cancel_reason; act only if "
-                    "cancellations spike); any other error = compensation was not reached or did not finish: "
-                    + reconcile
-                )},
-                add_timed_out_execution_count_alarm={"Critical": failed(
-                    f"A {name} execution timed out (approval timeout + 15 minutes): no compensation ran. Open the "
-                    "execution history in the Step Functions console, find the state it was in, and " + reconcile
-                )},
+                add_failed_execution_count_alarm={
+                    "Critical": failed(
+                        f"A {name} execution failed. This counts every cancelled checkout too: a compensated checkout "
+                        "(declined card, out of stock, rejected or timed-out approval) ends in the CheckoutCancelled "
+                        "Fail state, so this alarm does not by itself mean that compensation broke. Open the execution "
+                        "history in the Step Functions console: error CheckoutCancelled = compensated (payment refunded "
+                        "if charged, items released, order CANCELLED with the cause in cancel_reason; act only if "
+                        "cancellations spike); any other error = compensation was not reached or did not finish: "
+                        + reconcile
+                    )
+                },
+                add_timed_out_execution_count_alarm={
+                    "Critical": failed(
+                        f"A {name} execution timed out (approval timeout + 15 minutes): no compensation ran. Open the "
+                        "execution history in the Step Functions console, find the state it was in, and " + reconcile
+                    )
+                },
             )
         if system.functions:
             m.add_large_header("Lambda functions")
@@ -408,25 +465,29 @@ class ObservabilityStack(Stack):
                 lambda_function=function,
                 alarm_friendly_name=name,
                 human_readable_name=f"{name} Lambda",
-                add_fault_count_alarm={"Critical": mon.ErrorCountThreshold(
-                    max_error_count=LAMBDA_ERRORS_PER_5_MIN,
-                    evaluation_periods=1,
-                    datapoints_to_alarm=1,
-                    alarm_description_override=(
-                        f"{name} failed more than {LAMBDA_ERRORS_PER_5_MIN} times in 5 minutes. Read its log group "
-                        "(Powertools JSON, filter on level=ERROR) and X-Ray traces; for queue consumers, failed "
-                        "messages are retried and then moved to the DLQ."
-                    ),
-                )},
-                add_throttles_count_alarm={"Critical": mon.ErrorCountThreshold(
-                    max_error_count=LAMBDA_THROTTLES_PER_5_MIN,
-                    evaluation_periods=1,
-                    datapoints_to_alarm=1,
-                    alarm_description_override=(
-                        f"{name} was throttled. Check the account's concurrent-executions quota and other functions' "
-                        "usage; raise the quota or reserve concurrency for this function."
-                    ),
-                )},
+                add_fault_count_alarm={
+                    "Critical": mon.ErrorCountThreshold(
+                        max_error_count=LAMBDA_ERRORS_PER_5_MIN,
+                        evaluation_periods=1,
+                        datapoints_to_alarm=1,
+                        alarm_description_override=(
+                            f"{name} failed more than {LAMBDA_ERRORS_PER_5_MIN} times in 5 minutes. Read its log group "
+                            "(Powertools JSON, filter on level=ERROR) and X-Ray traces; for queue consumers, failed "
+                            "messages are retried and then moved to the DLQ."
+                        ),
+                    )
+                },
+                add_throttles_count_alarm={
+                    "Critical": mon.ErrorCountThreshold(
+                        max_error_count=LAMBDA_THROTTLES_PER_5_MIN,
+                        evaluation_periods=1,
+                        datapoints_to_alarm=1,
+                        alarm_description_override=(
+                            f"{name} was throttled. Check the account's concurrent-executions quota and other functions' "
+                            "usage; raise the quota or reserve concurrency for this function."
+                        ),
+                    )
+                },
             )
 
     def _data(self, system: MonitoredSystem) -> None:
@@ -450,11 +511,13 @@ class ObservabilityStack(Stack):
             metric_groups=[
                 mon.CustomMetricGroup(
                     title=metric,
-                    metrics=[cloudwatch.MathExpression(
-                        expression=f"SEARCH('{{{BUSINESS_NAMESPACE},service}} MetricName=\"{metric}\"', 'Sum', 300)",
-                        label=metric,
-                        period=Duration.minutes(5),
-                    )],
+                    metrics=[
+                        cloudwatch.MathExpression(
+                            expression=f"SEARCH('{{{BUSINESS_NAMESPACE},service}} MetricName=\"{metric}\"', 'Sum', 300)",
+                            label=metric,
+                            period=Duration.minutes(5),
+                        )
+                    ],
                 )
                 for metric in BUSINESS_METRICS
             ],
@@ -487,8 +550,11 @@ def monitored_system_of(
     # Nothing consumes it, so its own DLQ should stay empty; if a redrive goes wrong, it will not.
     system.dead_letter_queues["sns-delivery-failures"] = messaging.subscription_dlq.queue
     system.dead_letter_queues["sns-delivery-failures-dlq"] = messaging.subscription_dlq.dlq
-    system.tables = {"orders": data.orders_table, "idempotency": data.idempotency_table,
-                     "inventory": data.inventory_table}
+    system.tables = {
+        "orders": data.orders_table,
+        "idempotency": data.idempotency_table,
+        "inventory": data.inventory_table,
+    }
     system.rest_api = api.rest_api
     system.functions["orders-api"] = api.orders_function
     system.functions["approvals-api"] = api.approvals_function
@@ -504,13 +570,17 @@ def monitored_system_of(
             system.dead_letter_queues[f"{key}-async-invoke-failures"] = packaging.async_failures
     group = sessions.replication_group
     # Cluster mode disabled: member clusters are named <replication group id>-001, -002, ...
-    system.cache_nodes = [Fn.join("", [group.ref, f"-{n:03d}"]) for n in range(1, group.num_cache_clusters + 1)]
+    clusters = group.num_cache_clusters
+    assert isinstance(clusters, int)  # set by the sessions stack: 1 + cacheReplicas
+    system.cache_nodes = [Fn.join("", [group.ref, f"-{n:03d}"]) for n in range(1, clusters + 1)]
     for key, tier in (("web", web), ("backend", backend)):
-        system.tiers.append(LoadBalancedTier(
-            name=key,
-            load_balancer=tier.load_balancer,
-            target_group=tier.target_group,
-            auto_scaling_group=tier.auto_scaling_group,
-        ))
+        system.tiers.append(
+            LoadBalancedTier(
+                name=key,
+                load_balancer=tier.load_balancer,
+                target_group=tier.target_group,
+                auto_scaling_group=tier.auto_scaling_group,
+            )
+        )
     system.web_acls["edge"] = edge.web_acl
     return system

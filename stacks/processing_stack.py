@@ -18,10 +18,12 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from contracts.handoff import INCOMING_PREFIX
+from contracts.tables import ANALYTICS_PREFIX, HANDOFF_PREFIX, LEDGER_PREFIX, ORDER_PREFIX
 from stacks.config import StageConfig
 from stacks.constructs.lambda_packaging import LambdaPackaging
 from stacks.constructs.powertools_function import PowertoolsFunction, PowertoolsFunctionProps
-from stacks.data_stack import HANDOFF_PREFIX
+from stacks.grants import grant_items
 from stacks.messaging_stack import CONSUMER_TIMEOUT
 from stacks.nag import acknowledge, acknowledge_wildcard_resource
 from stacks.stage_defaults import shared_function_props
@@ -29,6 +31,14 @@ from stacks.stage_defaults import shared_function_props
 BATCH_SIZE = 10
 # Standard queues only: wait up to this long to fill a batch (fewer, fuller invocations).
 MAX_BATCHING_WINDOW = Duration.seconds(2)
+# Each queue consumer: its handler, and the orders-table items its repository touches (action, key prefix).
+CONSUMERS: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "fulfilment": ("orders.handlers.fulfilment.lambda_handler", ("GetItem", "PutItem", "UpdateItem"), ORDER_PREFIX),
+    "notification": ("notification.handlers.consumer.lambda_handler", ("UpdateItem",), ORDER_PREFIX),
+    "analytics": ("analytics.handlers.consumer.lambda_handler", ("UpdateItem",), ANALYTICS_PREFIX),
+    "order_finaliser": ("orders.handlers.finaliser.lambda_handler", ("GetItem", "UpdateItem"), ORDER_PREFIX),
+    "inventory_ledger": ("inventory.handlers.ledger.lambda_handler", ("PutItem",), LEDGER_PREFIX),
+}
 # Lambda's floor for an SQS event source's maximum concurrency.
 MIN_MAX_CONCURRENCY = 2
 HANDOFF_SCHEDULE = events.Schedule.rate(Duration.minutes(1))
@@ -62,25 +72,36 @@ class ProcessingStack(Stack):
         # Powertools idempotency; the finaliser's conditional status update is idempotent by itself.
         for name, queue in fanout_queues.items():
             self._consumer(name, queue, with_idempotency, f"Consumes the {name} fan-out queue")
-        self._consumer("order_finaliser", cancel_window_queue, {"ORDERS_TABLE": orders_table.table_name},
-                       "Confirms orders whose cancel grace period has passed")
-        self._consumer("inventory_ledger", inventory_events_queue, with_idempotency,
-                       "Records ordered inventory and payment events", fifo=True)
+        self._consumer(
+            "order_finaliser",
+            cancel_window_queue,
+            {"ORDERS_TABLE": orders_table.table_name, "CANCEL_WINDOW_QUEUE_URL": cancel_window_queue.queue_url},
+            "Confirms orders whose cancel grace period has passed",
+        )
+        self._consumer(
+            "inventory_ledger",
+            inventory_events_queue,
+            with_idempotency,
+            "Records ordered inventory and payment events",
+            fifo=True,
+        )
         for name, function in self.consumers.items():
-            orders_table.grant_read_write_data(function)
+            _handler, actions, key_prefix = CONSUMERS[name]
+            grant_items(orders_table, function, actions, key_prefixes=[key_prefix])
             if name != "order_finaliser":
                 idempotency_table.grant_read_write_data(function)
 
         self.handoff_ingest = self._handoff_ingest(handoff_bucket, orders_table)
 
-    def _consumer(self, name: str, queue: sqs.IQueue, environment: dict[str, str], description: str,
-                  *, fifo: bool = False) -> None:
+    def _consumer(
+        self, name: str, queue: sqs.IQueue, environment: dict[str, str], description: str, *, fifo: bool = False
+    ) -> None:
         function = PowertoolsFunction(
             self,
             "".join(part.capitalize() for part in name.split("_")) + "Consumer",
             shared=shared_function_props(self.config),
             props=PowertoolsFunctionProps(
-                handler=f"{name}.handler.lambda_handler",
+                handler=CONSUMERS[name][0],
                 service_name=name.replace("_", "-"),
                 description=description,
                 environment=environment,
@@ -112,7 +133,7 @@ class ProcessingStack(Stack):
             "HandoffIngest",
             shared=shared_function_props(self.config),
             props=PowertoolsFunctionProps(
-                handler="handoff_ingest.handler.lambda_handler",
+                handler="handoff.handlers.ingest.lambda_handler",
                 service_name="handoff-ingest",
                 description="Ingests producers' hand-off objects from S3 into DynamoDB, then deletes them",
                 environment={"HANDOFF_BUCKET": bucket.bucket_name, "ORDERS_TABLE": orders_table.table_name},
@@ -123,19 +144,20 @@ class ProcessingStack(Stack):
             iam.PolicyStatement(
                 actions=["s3:ListBucket"],
                 resources=[bucket.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [f"{HANDOFF_PREFIX}*"]}},
+                conditions={"StringLike": {"s3:prefix": [f"{INCOMING_PREFIX}*"]}},
             )
         )
         function.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["s3:GetObject", "s3:DeleteObject"],
-                resources=[bucket.arn_for_objects(f"{HANDOFF_PREFIX}*")],
+                resources=[bucket.arn_for_objects(f"{INCOMING_PREFIX}*")],
             )
         )
-        orders_table.grant_write_data(function)
+        grant_items(orders_table, function, ["PutItem"], key_prefixes=[HANDOFF_PREFIX])
+        assert function.role is not None  # PowertoolsFunction gives every function its own role
         acknowledge_wildcard_resource(
             function.role,
-            bucket.arn_for_objects(f"{HANDOFF_PREFIX}*"),
+            bucket.arn_for_objects(f"{INCOMING_PREFIX}*"),
             "Hand-off object keys are chosen by producers; access is limited to the incoming/ prefix.",
         )
         packaging = LambdaPackaging.of(self, shared_function_props(self.config).packaging)

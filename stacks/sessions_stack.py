@@ -48,9 +48,7 @@ class SessionsStack(Stack):
             self,
             "RedisAuthToken",
             description=f"AUTH token of the {config.stage} session cache",
-            generate_secret_string=secretsmanager.SecretStringGenerator(
-                password_length=64, exclude_punctuation=True
-            ),
+            generate_secret_string=secretsmanager.SecretStringGenerator(password_length=64, exclude_punctuation=True),
         )
         self.auth_secret.apply_removal_policy(removal_policy(config))
         acknowledge(
@@ -108,7 +106,8 @@ class SessionsStack(Stack):
             )
 
         endpoint = Fn.join(
-            ":", [self.replication_group.attr_primary_end_point_address, self.replication_group.attr_primary_end_point_port]
+            ":",
+            [self.replication_group.attr_primary_end_point_address, self.replication_group.attr_primary_end_point_port],
         )
         self.endpoint_parameter = ssm.StringParameter(
             self,
@@ -124,4 +123,3 @@ class SessionsStack(Stack):
             description="ARN of the Secrets Manager secret holding the session cache AUTH token",
             string_value=self.auth_secret.secret_arn,
         )
-

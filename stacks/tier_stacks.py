@@ -1,8 +1,8 @@
 """The two EC2 tiers of the storefront, each an `AlbAutoScalingTier`:
 
 - `BackendTierStack`: internal ALB (private subnets, HTTP 80) -> backend instances on 8080. Validates
-  orders, publishes `OrderPlaced`, queues the cancel-window message; publishes its own address and the
-  messaging/data names as SSM discovery parameters.
+  orders and publishes `OrderPlaced`, its only write (the cancel window subscribes to the topic);
+  publishes its own address and the messaging/data names as SSM discovery parameters.
 - `WebTierStack`: internet-facing ALB -> web instances on 8080. Keeps sessions in Redis and calls the
   backend through the internal ALB, found through the `backend-url` parameter.
 
@@ -18,15 +18,16 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from contracts.handoff import INCOMING_PREFIX
+from contracts.tables import ORDER_PREFIX
 from stacks.config import StageConfig
 from stacks.constructs.alb_tier import AlbAutoScalingTier, AlbAutoScalingTierProps
 from stacks.constructs.service_bundle import ServiceBundle, ServiceBundleProps
 from stacks.constructs.tier_security_groups import APP_PORT, TierSecurityGroups
-from stacks.data_stack import HANDOFF_PREFIX
+from stacks.grants import grant_items
 from stacks.nag import acknowledge, acknowledge_wildcard_resource, iam5_resource_finding
 from stacks.sessions_stack import SessionsStack
 from stacks.stage_defaults import removal_policy
@@ -211,7 +212,6 @@ class BackendTierStack(_TierStack):
         orders_table: dynamodb.ITable,
         handoff_bucket: s3.IBucket,
         order_events_topic: sns.ITopic,
-        cancel_window_queue: sqs.IQueue,
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -226,7 +226,8 @@ class BackendTierStack(_TierStack):
             max_capacity=config.backend_max_capacity,
         )
         role = self.tier.role
-        # Publish and enqueue (the grant includes the topic key's GenerateDataKey*/Decrypt).
+        # Publish, and nothing else: the cancel window subscribes to the topic (the grant includes the
+        # topic key's GenerateDataKey*/Decrypt).
         order_events_topic.grant_publish(role)
         acknowledge(
             role,
@@ -234,10 +235,10 @@ class BackendTierStack(_TierStack):
             "Publishing to the KMS-encrypted order-events topic needs kms:GenerateDataKey* on its key; CDK's "
             "topic grant scopes it to that one key.",
         )
-        cancel_window_queue.grant_send_messages(role)
-        orders_table.grant_read_data(role)
+        # Reads order records (GET /orders/{id}), nothing else of the table.
+        grant_items(orders_table, role, ["GetItem"], key_prefixes=[ORDER_PREFIX])
         # Hand-off producer: write-only, and only under incoming/ (no read, list, delete or overwrite ACLs).
-        handoff_objects = handoff_bucket.arn_for_objects(f"{HANDOFF_PREFIX}*")
+        handoff_objects = handoff_bucket.arn_for_objects(f"{INCOMING_PREFIX}*")
         role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:PutObject"], resources=[handoff_objects]))
         acknowledge_wildcard_resource(
             role,
@@ -258,7 +259,6 @@ class BackendTierStack(_TierStack):
             "backend-url", f"http://{self.tier.load_balancer.load_balancer_dns_name}", "Internal backend ALB URL"
         )
         discovery("order-events-topic-arn", order_events_topic.topic_arn, "SNS topic for order events")
-        discovery("cancel-queue-url", cancel_window_queue.queue_url, "Order cancel-window delay queue URL")
         discovery("orders-table", orders_table.table_name, "Orders DynamoDB table name")
         discovery("handoff-bucket", handoff_bucket.bucket_name, "S3 hand-off bucket (write under incoming/)")
 

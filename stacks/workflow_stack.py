@@ -20,9 +20,9 @@ Data contract with `lambdas/checkout` and `lambdas/approvals` (what each task re
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from aws_cdk import Duration, Stack
+from aws_cdk import CfnResource, Duration, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -32,9 +32,12 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from contracts.errors import ApprovalRejected, OutOfStock, PaymentDeclined, PaymentGatewayUnavailable
+from contracts.tables import ORDER_PREFIX
 from stacks.config import StageConfig
 from stacks.constructs.implied_dependency import drop_implied_role_dependency
 from stacks.constructs.powertools_function import PowertoolsFunction, PowertoolsFunctionProps
+from stacks.grants import grant_items
 from stacks.nag import acknowledge, acknowledge_topic_key_grant
 from stacks.stage_defaults import log_retention, removal_policy, shared_function_props
 
@@ -51,13 +54,32 @@ LAMBDA_TRANSIENT_ERRORS = [
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
 ]
-PAYMENT_GATEWAY_UNAVAILABLE = "PaymentGatewayUnavailable"
-PAYMENT_DECLINED = "PaymentDeclined"
-OUT_OF_STOCK = "OutOfStock"
-APPROVAL_REJECTED = "ApprovalRejected"
+# The error names the tasks raise are the contract's exception class names (Lambda reports the class
+# name as errorType): renaming a class renames the rule, and tests/infra/test_workflow.py checks both.
+PAYMENT_GATEWAY_UNAVAILABLE = PaymentGatewayUnavailable.__name__
+PAYMENT_DECLINED = PaymentDeclined.__name__
+OUT_OF_STOCK = OutOfStock.__name__
+APPROVAL_REJECTED = ApprovalRejected.__name__
+
+# What each step does to the items of the order's partition (its repository's calls).
+ORDER_ITEM_ACTIONS: dict[str, tuple[str, ...]] = {
+    "reserve_item": ("PutItem",),  # the reservation marker, in the stock transaction
+    "release_item": ("DeleteItem",),  # the marker, in the stock transaction
+    "ship_order": ("UpdateItem", "GetItem"),  # marks the marker shipped; reads it when that fails
+    "charge_payment": ("GetItem", "UpdateItem"),  # attempt counter and charge
+    "refund_payment": ("GetItem", "UpdateItem"),
+    "mark_order": ("GetItem", "UpdateItem"),  # the order's status
+    "request_approval": ("PutItem",),  # the approval's task token
+}
 
 CHECKOUT_TASKS = (
-    "reserve_item", "release_item", "charge_payment", "refund_payment", "quote_shipping", "ship_order", "mark_order",
+    "reserve_item",
+    "release_item",
+    "charge_payment",
+    "refund_payment",
+    "quote_shipping",
+    "ship_order",
+    "mark_order",
 )
 
 
@@ -103,31 +125,33 @@ class WorkflowStack(Stack):
                 "".join(part.capitalize() for part in name.split("_")) + "Function",
                 shared=shared_function_props(config),
                 props=PowertoolsFunctionProps(
-                    handler=handler, service_name=f"checkout-{name.replace('_', '-')}", description=description,
+                    handler=handler,
+                    service_name=f"checkout-{name.replace('_', '-')}",
+                    description=description,
                     environment=env,
                 ),
             )
             return construct.function
 
         self.task_functions: dict[str, lambda_.Function] = {
-            name: task_function(name, f"checkout.handler.{name}", f"Checkout step: {name}", environment)
+            name: task_function(name, f"checkout.handlers.tasks.{name}", f"Checkout step: {name}", environment)
             for name in CHECKOUT_TASKS
         }
         self.task_functions["request_approval"] = task_function(
             "request_approval",
-            "approvals.handler.request_approval",
+            "checkout.handlers.approvals.request_approval",
             "Stores the approval task token; the approvals API completes the task",
             {"ORDERS_TABLE": orders_table.table_name},
         )
 
-        # Least privilege: each step gets only the stores and destinations its handler touches.
-        # Every step reads/updates the order record (status, attempt counters, quotes, tokens).
-        for function in self.task_functions.values():
-            orders_table.grant_read_write_data(function)
-        for name in ("reserve_item", "release_item"):
-            inventory_table.grant_read_write_data(self.task_functions[name])  # conditional on_hand/reserved updates
-        # Shipping commits the reservations: a transactional `reserved - q` update, nothing else.
-        inventory_table.grant(self.task_functions["ship_order"], "dynamodb:UpdateItem")
+        # Least privilege: each step gets only the items and destinations its handler touches, all of them
+        # in the order's own partition (ORDER#<id>: record, payment, approval, reservation markers).
+        for name, actions in ORDER_ITEM_ACTIONS.items():
+            grant_items(orders_table, self.task_functions[name], actions, key_prefixes=[ORDER_PREFIX])
+        # Reserve, release and ship move units in one transaction with the marker: `on_hand`/`reserved`
+        # conditional updates of the SKU's stock item, nothing else.
+        for name in ("reserve_item", "release_item", "ship_order"):
+            inventory_table.grant(self.task_functions[name], "dynamodb:UpdateItem")
         for name in ("reserve_item", "release_item", "charge_payment", "refund_payment", "ship_order"):
             inventory_events_queue.grant_send_messages(self.task_functions[name])  # ordered ledger events
         order_events_topic.grant_publish(self.task_functions["ship_order"])  # OrderShipped
@@ -137,8 +161,9 @@ class WorkflowStack(Stack):
 
     # --- definition -----------------------------------------------------------------------------
 
-    def _invoke(self, state_id: str, name: str, *, result_path: str, retry: dict[str, Any],
-                payload: sfn.TaskInput | None = None) -> tasks.LambdaInvoke:
+    def _invoke(
+        self, state_id: str, name: str, *, result_path: str, retry: dict[str, Any], payload: sfn.TaskInput | None = None
+    ) -> tasks.LambdaInvoke:
         step = tasks.LambdaInvoke(
             self,
             state_id,
@@ -152,11 +177,12 @@ class WorkflowStack(Stack):
         return step
 
     def _each_item(self, state_id: str, *, result_path: str) -> sfn.Map:
-        """A Map over the order's items; each iteration gets {order_id, sku, quantity}."""
+        """A Map over the order's stock lines (one per SKU: its lines added up); each iteration gets
+        {order_id, sku, quantity}."""
         return sfn.Map(
             self,
             state_id,
-            items_path="$.items",
+            items_path="$.stock",
             item_selector={
                 "order_id": sfn.JsonPath.string_at("$.order_id"),
                 "sku": sfn.JsonPath.string_at("$$.Map.Item.Value.sku"),
@@ -181,8 +207,11 @@ class WorkflowStack(Stack):
             result_path=sfn.JsonPath.DISCARD,
             retry=compensation_retry,
             payload=sfn.TaskInput.from_object(
-                {"order_id": sfn.JsonPath.string_at("$.order_id"), "status": "CANCELLED",
-                 "reason": sfn.JsonPath.string_at("$.error.Error")}
+                {
+                    "order_id": sfn.JsonPath.string_at("$.order_id"),
+                    "status": "CANCELLED",
+                    "reason": sfn.JsonPath.string_at("$.error.Error"),
+                }
             ),
         )
         cancelled = sfn.Fail(
@@ -207,8 +236,11 @@ class WorkflowStack(Stack):
             .otherwise(refund)
         )
 
-        def catch_all(state: sfn.TaskStateBase | sfn.Map | sfn.Parallel, *business_errors: str,
-                      handler: sfn.IChainable = compensate) -> None:
+        def catch_all(
+            state: sfn.TaskStateBase | sfn.Map | sfn.Parallel,
+            *business_errors: str,
+            handler: sfn.IChainable = compensate,
+        ) -> None:
             if business_errors:
                 state.add_catch(handler, errors=list(business_errors), result_path=on_error)
             state.add_catch(handler, errors=[sfn.Errors.ALL], result_path=on_error)
@@ -221,7 +253,9 @@ class WorkflowStack(Stack):
         catch_all(reserve_each, OUT_OF_STOCK)
 
         charge = self._invoke(
-            "ChargePayment", "charge_payment", result_path="$.payment",
+            "ChargePayment",
+            "charge_payment",
+            result_path="$.payment",
             retry=transient_retry(PAYMENT_GATEWAY_UNAVAILABLE, max_attempts=5),
         )
         quote = self._invoke("QuoteShipping", "quote_shipping", result_path="$.shipping_quote", retry=transient_retry())
@@ -262,7 +296,9 @@ class WorkflowStack(Stack):
             "mark_order",
             result_path=sfn.JsonPath.DISCARD,
             retry=transient_retry(max_attempts=8),
-            payload=sfn.TaskInput.from_object({"order_id": sfn.JsonPath.string_at("$.order_id"), "status": "COMPLETED"}),
+            payload=sfn.TaskInput.from_object(
+                {"order_id": sfn.JsonPath.string_at("$.order_id"), "status": "COMPLETED"}
+            ),
         )
         handover.next(ship).next(mark_completed).next(sfn.Succeed(self, "CheckoutCompleted"))
 
@@ -290,7 +326,7 @@ class WorkflowStack(Stack):
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
         )
-        drop_implied_role_dependency(state_machine.node.default_child, state_machine.role)
+        drop_implied_role_dependency(cast(CfnResource, state_machine.node.default_child), state_machine.role)
         acknowledge(
             state_machine.role,
             "AwsSolutions-IAM5[Resource::*]",
@@ -300,7 +336,7 @@ class WorkflowStack(Stack):
         for name, function in self.task_functions.items():
             acknowledge(
                 state_machine.role,
-                f"AwsSolutions-IAM5[Resource::<{self.get_logical_id(function.node.default_child)}.Arn>:*]",
+                f"AwsSolutions-IAM5[Resource::<{self.get_logical_id(cast(CfnResource, function.node.default_child))}.Arn>:*]",
                 f"CDK grants lambda:InvokeFunction on {name}'s versions and aliases (ARN:*), nothing else.",
             )
         return state_machine

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from pydantic import BaseModel, ConfigDict, Json
 
-from shared.models import EventType, Money, OrderId
-from shared.repositories import OrdersRepository
+from analytics.repository import DailyCounters
+from contracts.events import EventType
+from contracts.types import Money, OrderId
 
 
 class CountedEvent(BaseModel):
@@ -23,16 +24,16 @@ class CountedEvent(BaseModel):
 
 
 class CountedEventRecord(SqsRecordModel):
-    body: Json[CountedEvent]  # type: ignore[assignment]
+    body: Json[CountedEvent]
 
 
 def day_of(sent: datetime) -> str:
     """The UTC day the event was published (SQS SentTimestamp), not the day it was processed: a
     backlog drained after midnight is still counted on the day it happened."""
-    return sent.astimezone(timezone.utc).strftime("%Y-%m-%d")
+    return sent.astimezone(UTC).strftime("%Y-%m-%d")
 
 
-def count(event: CountedEvent, day: str, orders: OrdersRepository) -> dict[str, str]:
+def count(event: CountedEvent, day: str, counters: DailyCounters) -> dict[str, str]:
     """Add the event to its day's counter. ADD is not idempotent: the caller runs this once per event."""
-    orders.count_event(day, event.event_type, event.total)
+    counters.count(day, event.event_type, event.total)
     return {"order_id": event.order_id, "day": day, "outcome": "counted"}

@@ -1,0 +1,1 @@
+"""Notification: what a customer is told about an order event. Owns the `NOTIFICATION` item of an order."""

@@ -1,8 +1,9 @@
 """The backend tier's Flask app: accept orders and announce them; never call a consumer.
 
-POST /orders is the whole synchronous path: validate, publish `OrderPlaced` to SNS (the fan-out to
-fulfilment / notification / analytics happens there), start the cancel window, answer 202. Whatever
-happens to the order next is the consumers' business, asynchronously.
+POST /orders is the whole synchronous path: validate against the contract, publish `OrderPlaced` to
+SNS, answer 202. That publish is the only write: the fan-out to fulfilment / notification / analytics and
+the cancel window (a delay queue subscribed to the topic) happen there. Whatever happens to the order
+next is the consumers' business, asynchronously.
 """
 
 from __future__ import annotations
@@ -19,13 +20,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from services.backend.orders import InvalidOrder, message_attributes, order_placed_event, parse_order, to_json
+from contracts.orders import Channel
+from contracts.tables import order_key
+from services.backend.orders import InvalidOrder, order_placed_event, parse_order
 from services.common.discovery import Discovery, DiscoveryError
 from services.common.observability import correlation_id, install_request_hooks
 from services.common.settings import ServiceSettings
 
 logger = logging.getLogger("backend")
-CHANNEL = "web"  # the backend takes orders from the web tier only; the API front door is a Lambda
+CHANNEL: Channel = "web"  # the backend takes orders from the web tier only; the API front door is a Lambda
 _ORDER_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _HIDDEN_ATTRIBUTES = {"pk", "sk", "expires_at"}
 _deserializer = TypeDeserializer()
@@ -49,7 +52,7 @@ def _error(http_status: int, message: str, **extra: Any):
 def create_app(settings: ServiceSettings, *, discovery: Discovery | None = None) -> Flask:
     app = Flask("backend")
     discovery = discovery or Discovery(settings.discovery_prefix, ttl_seconds=settings.discovery_ttl_seconds)
-    sns, sqs, dynamodb = boto3.client("sns"), boto3.client("sqs"), boto3.client("dynamodb")
+    sns, dynamodb = boto3.client("sns"), boto3.client("dynamodb")
     install_request_hooks(app, settings.served_by)
 
     @app.errorhandler(HTTPException)
@@ -81,17 +84,11 @@ def create_app(settings: ServiceSettings, *, discovery: Discovery | None = None)
         # The event is the commitment: once SNS has it, the order exists for every consumer.
         sns.publish(
             TopicArn=discovery.get("order-events-topic-arn"),
-            Message=to_json(event),
-            MessageAttributes=message_attributes(event),
+            Message=event.model_dump_json(),
+            MessageAttributes=event.message_attributes(),
         )
-        try:
-            sqs.send_message(QueueUrl=discovery.get("cancel-queue-url"), MessageBody=to_json({"order_id": event["order_id"]}))
-        except (BotoCoreError, ClientError, DiscoveryError) as error:
-            # Not a 5xx: the order was published, and a retrying client would place it twice. The order
-            # stays RECEIVED (never auto-confirmed); this log line is what an alarm should watch.
-            logger.error("cancel window not started", extra={"order_id": event["order_id"], "error": str(error)})
-        logger.info("order accepted", extra={"order_id": event["order_id"], "total": event["total"]})
-        return jsonify({"order_id": event["order_id"], "status": "RECEIVED"}), 202
+        logger.info("order accepted", extra={"order_id": event.order_id, "total": float(event.total)})
+        return jsonify({"order_id": event.order_id, "status": "RECEIVED"}), 202
 
     @app.get("/orders/<order_id>")
     def get_order(order_id: str):
@@ -99,7 +96,7 @@ def create_app(settings: ServiceSettings, *, discovery: Discovery | None = None)
             return _error(404, "no such order", order_id=order_id)
         item = dynamodb.get_item(
             TableName=discovery.get("orders-table"),
-            Key={"pk": {"S": f"ORDER#{order_id}"}, "sk": {"S": "META"}},
+            Key={name: {"S": value} for name, value in order_key(order_id).items()},
         ).get("Item")
         if item is None:
             # Accepted orders are recorded by the fulfilment consumer a moment later.

@@ -4,7 +4,7 @@ the same on a laptop and on EC2. `python -m services.<tier>` ends up here."""
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 from flask import Flask
 from waitress import serve

@@ -14,13 +14,15 @@ import logging
 import re
 import time
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import redis
 from flask import Flask, jsonify, request, session
 from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from contracts import limits
+from contracts.orders import OrderItem, OrderRequest
 from services.common.discovery import Discovery
 from services.common.observability import install_request_hooks
 from services.common.redis_client import RedisProvider
@@ -28,10 +30,10 @@ from services.common.settings import ServiceSettings
 from services.web import cart
 from services.web.backend_client import BackendClient, BackendUnavailable
 from services.web.catalog import CATALOG, authenticate
-from services.web.sessions import init_sessions
+from services.web.sessions import DiscoveredRedisSessionInterface, init_sessions
 
 logger = logging.getLogger("web")
-CURRENCY = "EUR"
+CURRENCY = limits.DEFAULT_CURRENCY
 _ORDER_ID = re.compile(r"^[0-9a-f-]{36}$")
 
 
@@ -69,6 +71,12 @@ def create_app(
     def current_user() -> str | None:
         return session.get("user")
 
+    def logged_in_user() -> str:
+        """The user of a request past `_require_login`, which answers 401 without one."""
+        user = current_user()
+        assert user is not None
+        return user
+
     def cart_view(customer_id: str) -> dict[str, Any]:
         items, total = [], Decimal(0)
         for sku, quantity in sorted(cart.lines(provider.client(), customer_id).items()):
@@ -77,10 +85,15 @@ def create_app(
                 continue
             line_total = product.unit_price * quantity
             total += line_total
-            items.append({
-                "sku": sku, "name": product.name, "quantity": quantity,
-                "unit_price": _money(product.unit_price), "line_total": _money(line_total),
-            })
+            items.append(
+                {
+                    "sku": sku,
+                    "name": product.name,
+                    "quantity": quantity,
+                    "unit_price": _money(product.unit_price),
+                    "line_total": _money(line_total),
+                }
+            )
         return {"customer_id": customer_id, "items": items, "total": _money(total), "currency": CURRENCY}
 
     @app.errorhandler(redis.RedisError)
@@ -121,7 +134,7 @@ def create_app(
         if user is None:
             return _error(401, "unknown user or wrong password")
         # New session id on login: a session id planted before login (fixation) becomes worthless.
-        app.session_interface.regenerate(session)
+        cast(DiscoveredRedisSessionInterface, app.session_interface).regenerate(session)  # set by init_sessions
         session.clear()
         session["user"] = user
         session["logged_in_at"] = int(time.time())
@@ -135,7 +148,7 @@ def create_app(
 
     @app.get("/cart")
     def get_cart():
-        return jsonify(cart_view(current_user()))
+        return jsonify(cart_view(logged_in_user()))
 
     @app.post("/cart/items")
     def add_to_cart():
@@ -146,36 +159,40 @@ def create_app(
         if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= cart.MAX_QUANTITY:
             return _error(400, f"quantity must be an integer from 1 to {cart.MAX_QUANTITY}")
         try:
-            cart.add(provider.client(), current_user(), sku, quantity)
+            cart.add(provider.client(), logged_in_user(), sku, quantity)
         except cart.CartLimitExceeded as error:
             return _error(400, str(error))
-        return jsonify(cart_view(current_user())), 201
+        return jsonify(cart_view(logged_in_user())), 201
 
     @app.delete("/cart/items/<sku>")
     def remove_from_cart(sku: str):
-        if not cart.remove(provider.client(), current_user(), sku):
+        if not cart.remove(provider.client(), logged_in_user(), sku):
             return _error(404, f"{sku} is not in the cart")
-        return jsonify(cart_view(current_user()))
+        return jsonify(cart_view(logged_in_user()))
 
     @app.post("/orders")
     def place_order():
-        customer_id = current_user()
+        customer_id = logged_in_user()
         view = cart_view(customer_id)
         if not view["items"]:
             return _error(400, "the cart is empty")
-        order = {
-            "customer_id": customer_id,
-            "currency": CURRENCY,
-            "items": [{"sku": i["sku"], "quantity": i["quantity"], "unit_price": i["unit_price"]} for i in view["items"]],
-        }
+        # The contract's OrderRequest: the backend takes exactly what the API takes.
+        order = OrderRequest(
+            customer_id=customer_id,
+            currency=CURRENCY,
+            items=[
+                OrderItem(sku=i["sku"], quantity=i["quantity"], unit_price=Decimal(str(i["unit_price"])))
+                for i in view["items"]
+            ],
+        )
         try:
-            answer = backend.request("POST", "/orders", order)
+            answer = backend.request("POST", "/orders", order.model_dump(mode="json", exclude={"total"}))
         except BackendUnavailable as error:
             logger.warning("order not placed, backend unavailable", extra={"error": str(error)})
             return _error(503, "the order service is unavailable; your cart is kept, please try again", cart=view)
         if answer.status != 202:
             return jsonify(answer.body), answer.status
-        cart.remove_ordered(provider.client(), customer_id, {i["sku"]: i["quantity"] for i in order["items"]})
+        cart.remove_ordered(provider.client(), customer_id, {item.sku: item.quantity for item in order.items})
         logger.info("order placed", extra={"order_id": answer.body.get("order_id")})
         return jsonify(answer.body), 202
 

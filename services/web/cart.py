@@ -8,9 +8,13 @@ logout and follows the customer to another browser.
 
 from __future__ import annotations
 
+from typing import cast
+
 import redis
 
-MAX_QUANTITY = 100  # per line; the backend rejects more
+from contracts import limits
+
+MAX_QUANTITY = limits.MAX_QUANTITY  # per line: the contract's limit, so the cart never holds what no order takes
 CART_TTL_SECONDS = 7 * 24 * 3600  # abandoned carts expire; every change renews the week
 
 
@@ -22,8 +26,13 @@ def _key(customer_id: str) -> str:
     return f"cart:{customer_id}"
 
 
+def _text(reply: bytes | str) -> str:
+    # The client is built without decode_responses (services/common/redis_client.py): replies are bytes.
+    return cast(bytes, reply).decode()
+
+
 def lines(client: redis.Redis, customer_id: str) -> dict[str, int]:
-    return {sku.decode(): int(qty) for sku, qty in client.hgetall(_key(customer_id)).items()}
+    return {_text(sku): int(qty) for sku, qty in client.hgetall(_key(customer_id)).items()}
 
 
 def add(client: redis.Redis, customer_id: str, sku: str, quantity: int) -> int:
@@ -39,7 +48,8 @@ def add(client: redis.Redis, customer_id: str, sku: str, quantity: int) -> int:
         pipe.expire(key, CART_TTL_SECONDS)
         return new_quantity
 
-    return client.transaction(update, key, value_from_callable=True)
+    # redis types `func` as returning None and the result loosely; with value_from_callable it is `update`'s.
+    return cast(int, client.transaction(update, key, value_from_callable=True))  # type: ignore[arg-type]
 
 
 def remove(client: redis.Redis, customer_id: str, sku: str) -> bool:
@@ -52,7 +62,7 @@ def remove_ordered(client: redis.Redis, customer_id: str, ordered: dict[str, int
     key = _key(customer_id)
 
     def update(pipe: redis.client.Pipeline) -> None:
-        current = {sku.decode(): int(qty) for sku, qty in pipe.hgetall(key).items()}
+        current = {_text(sku): int(qty) for sku, qty in pipe.hgetall(key).items()}
         pipe.multi()
         for sku, quantity in ordered.items():
             left = current.get(sku, 0) - quantity

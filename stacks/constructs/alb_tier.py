@@ -12,8 +12,9 @@ reach its targets" wiring cannot create a second, unowned copy of a rule.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
-from aws_cdk import Duration, Fn, RemovalPolicy, Stack, Token
+from aws_cdk import CfnResource, Duration, Fn, RemovalPolicy, Stack, Token, region_info
 from aws_cdk import aws_autoscaling as autoscaling
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
@@ -21,7 +22,6 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
-from aws_cdk import region_info
 from constructs import Construct
 
 from stacks.constructs.implied_dependency import drop_implied_dependency
@@ -88,12 +88,18 @@ class AlbAutoScalingTier(Construct):
         if props.min_capacity < 2:
             raise ValueError("a tier needs at least 2 instances to survive the loss of an AZ")
         lb_group = ec2.SecurityGroup.from_security_group_id(
-            self, "LoadBalancerGroup", props.load_balancer_security_group.security_group_id,
-            mutable=False, allow_all_outbound=False,
+            self,
+            "LoadBalancerGroup",
+            props.load_balancer_security_group.security_group_id,
+            mutable=False,
+            allow_all_outbound=False,
         )
         instance_group = ec2.SecurityGroup.from_security_group_id(
-            self, "InstanceGroup", props.instance_security_group.security_group_id,
-            mutable=False, allow_all_outbound=False,
+            self,
+            "InstanceGroup",
+            props.instance_security_group.security_group_id,
+            mutable=False,
+            allow_all_outbound=False,
         )
 
         # Session Manager is the only way in, with the minimal agent permissions AWS documents for a
@@ -254,7 +260,9 @@ class AlbAutoScalingTier(Construct):
                 "RequestsTarget", target_requests_per_minute=props.requests_per_target_per_minute
             )
             # Its ResourceLabel refers to the listener already (app/<lb>/<id>/targetgroup/<tg>/<id>).
-            drop_implied_dependency(requests.node.default_child, self.listener.node.default_child)
+            drop_implied_dependency(
+                cast(CfnResource, requests.node.default_child), cast(CfnResource, self.listener.node.default_child)
+            )
 
     def _log_access_to(self, bucket: s3.Bucket) -> None:
         """Access logs to `bucket`. CDK's `log_access_logs` picks the log-delivery principal for a known

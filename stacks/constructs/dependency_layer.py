@@ -37,7 +37,9 @@ class PipLocalBundler:
 
     def try_bundle(self, output_dir: str, *, image: cdk.DockerImage, **_options: object) -> bool:
         target = Path(output_dir) / "python"
-        command = platform_pip.pip_install_command(self.requirements, target, platform=self.platform, version=self.version)
+        command = platform_pip.pip_install_command(
+            self.requirements, target, platform=self.platform, version=self.version
+        )
         try:
             platform_pip.run_pip(command, what="build the dependency layer")
         except RuntimeError:
@@ -75,7 +77,8 @@ class DependencyLayer(Construct):
                 # Docker fallback (never used while the local bundler succeeds): same install, in
                 # the runtime's own build image, so it needs no platform flags.
                 command=[
-                    "bash", "-c",
+                    "bash",
+                    "-c",
                     f"pip install -r {REQUIREMENTS_FILE} -t /asset-output/python --only-binary=:all: --no-compile -q",
                 ],
                 environment={"LAYER_PLATFORM": platform, "LAYER_PYTHON_VERSION": version},

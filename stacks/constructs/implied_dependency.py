@@ -8,6 +8,8 @@ resource also references the target. The reference alone orders the deployment; 
 
 from __future__ import annotations
 
+from typing import cast
+
 import jsii
 from aws_cdk import CfnResource
 from aws_cdk import aws_iam as iam
@@ -29,9 +31,9 @@ def drop_implied_dependency(source: CfnResource, implied: CfnResource) -> None:
     source.node.add_validation(_DropImpliedDependsOn(source, implied))
 
 
-def drop_implied_role_dependency(resource: CfnResource, role: iam.Role) -> None:
+def drop_implied_role_dependency(resource: CfnResource, role: iam.IRole) -> None:
     """A function (or state machine) depends on its role construct, which renders
     `DependsOn: [Role, RoleDefaultPolicy]`. The role half is implied by the `Fn::GetAtt Role.Arn` the
     resource already holds and is dropped; the policy half is real - a function must not run, and an
     event source mapping must not be created, before its permissions exist - and stays."""
-    drop_implied_dependency(resource, role.node.default_child)
+    drop_implied_dependency(resource, cast(CfnResource, role.node.default_child))  # the role's AWS::IAM::Role

@@ -9,9 +9,9 @@ shipped file of one of the trees changes, never for tests, caches or bytecode.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import aws_cdk as cdk
 from aws_cdk import Duration, RemovalPolicy, Stack
@@ -86,15 +86,17 @@ class LambdaPackaging(Construct):
     CONSTRUCT_ID = "LambdaPackaging"
 
     @classmethod
-    def of(cls, scope: Construct, props: LambdaPackagingProps) -> "LambdaPackaging":
+    def of(cls, scope: Construct, props: LambdaPackagingProps) -> LambdaPackaging:
         """The stack's packaging, created on first use. Every function of a stack shares it, so asking
         for it with different props is a mistake, not a second packaging."""
         stack = Stack.of(scope)
         existing = stack.node.try_find_child(cls.CONSTRUCT_ID)
         if isinstance(existing, LambdaPackaging):
             if _key(existing.props) != _key(props):
-                raise ValueError(f"{stack.node.path}: every function of a stack shares one LambdaPackaging; "
-                                 f"it was created with {existing.props}, not {props}")
+                raise ValueError(
+                    f"{stack.node.path}: every function of a stack shares one LambdaPackaging; "
+                    f"it was created with {existing.props}, not {props}"
+                )
             return existing
         return cls(stack, cls.CONSTRUCT_ID, props=props)
 
@@ -107,7 +109,9 @@ class LambdaPackaging(Construct):
         self.dependencies = DependencyLayer(
             self,
             "Dependencies",
-            props=DependencyLayerProps(runtime=props.runtime, architecture=props.architecture, source_dir=props.code_dir),
+            props=DependencyLayerProps(
+                runtime=props.runtime, architecture=props.architecture, source_dir=props.code_dir
+            ),
         )
         # Failed *asynchronous* invocations (EventBridge schedules, retried events) land here after
         # Lambda's own retries instead of vanishing; synchronous callers see their errors directly.

@@ -45,9 +45,12 @@ def target_flags(*, platform: str, version: str) -> list[str]:
     """The flags that make pip resolve for the target instead of the synthesizing machine.
     `--only-binary` forbids sdists: they would compile for the build machine."""
     return [
-        "--platform", platform,
-        "--implementation", "cp",
-        "--python-version", version,
+        "--platform",
+        platform,
+        "--implementation",
+        "cp",
+        "--python-version",
+        version,
         "--only-binary=:all:",
     ]
 
@@ -55,9 +58,14 @@ def target_flags(*, platform: str, version: str) -> list[str]:
 def pip_install_command(requirements: Path, target: Path, *, platform: str, version: str) -> list[str]:
     """Install into `target` (a Lambda layer's `python/`). `--no-compile` keeps host-specific .pyc out."""
     return [
-        sys.executable, "-m", "pip", "install",
-        "-r", str(requirements),
-        "--target", str(target),
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "-r",
+        str(requirements),
+        "--target",
+        str(target),
         *target_flags(platform=platform, version=version),
         "--no-compile",
         *QUIET,
@@ -67,9 +75,14 @@ def pip_install_command(requirements: Path, target: Path, *, platform: str, vers
 def pip_download_command(requirements: Path, dest: Path, *, platform: str, version: str) -> list[str]:
     """Download every wheel `requirements` needs into `dest` (a wheelhouse for `--no-index` installs)."""
     return [
-        sys.executable, "-m", "pip", "download",
-        "-r", str(requirements),
-        "--dest", str(dest),
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "-r",
+        str(requirements),
+        "--dest",
+        str(dest),
         *target_flags(platform=platform, version=version),
         *QUIET,
     ]

@@ -9,10 +9,11 @@ environment variables and a dead-letter queue for asynchronous invocations.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import cast
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import CfnResource, Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -97,7 +98,7 @@ class PowertoolsFunction(Construct):
                 **props.environment,
             },
         )
-        drop_implied_role_dependency(self.function.node.default_child, self.role)
+        drop_implied_role_dependency(cast(CfnResource, self.function.node.default_child), self.role)
         acknowledge(
             self.role,
             "AwsSolutions-IAM5[Resource::*]",

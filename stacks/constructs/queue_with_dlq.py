@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_sqs as sqs
@@ -36,7 +37,7 @@ class QueueWithDlq(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, props: QueueWithDlqProps) -> None:
         super().__init__(scope, construct_id)
-        fifo_kwargs = {"fifo": True} if props.fifo else {}
+        fifo_kwargs: dict[str, Any] = {"fifo": True} if props.fifo else {}
         self.dlq = sqs.Queue(
             self,
             "Dlq",

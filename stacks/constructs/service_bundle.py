@@ -20,9 +20,9 @@ CDK keeps that hash and never calls the bundler.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
@@ -62,8 +62,9 @@ class ServiceBundler(SourceTreeBundler):
     """CDK local bundler: copies the services and the shared packages, then downloads the wheels.
     Raises when pip fails, so an unresolvable pin fails the synth instead of an instance's boot."""
 
-    def __init__(self, source: Path, *, platform: str, shared_packages: Sequence[Path],
-                 version: str = INSTANCE_PYTHON) -> None:
+    def __init__(
+        self, source: Path, *, platform: str, shared_packages: Sequence[Path], version: str = INSTANCE_PYTHON
+    ) -> None:
         self.requirements = source / REQUIREMENTS_FILE
         self.platform = platform
         self.version = version
@@ -111,7 +112,8 @@ class ServiceBundle(Construct):
                 image=lambda_.Runtime.PYTHON_3_11.bundling_image,
                 # Docker fallback (used only when the local bundler is unavailable): same layout.
                 command=[
-                    "bash", "-c",
+                    "bash",
+                    "-c",
                     f"{docker_copy_command(trees, EXCLUDED)} && "
                     f"pip download -r /asset-input/{requirements} --dest /asset-output/{WHEELHOUSE_DIR} {pip_flags} -q",
                 ],

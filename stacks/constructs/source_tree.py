@@ -14,9 +14,9 @@ import fnmatch
 import hashlib
 import os
 import shutil
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 import aws_cdk as cdk
 import jsii
@@ -25,14 +25,22 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # The shared order/event models: shipped beside the code in the Lambda code asset and the service bundle.
 CONTRACTS_DIR = REPO_ROOT / "contracts"
 # Never shipped: tests run on the build machine; bytecode and caches are built for it.
-BUILD_MACHINE_ONLY = ("tests", "conftest.py", "__pycache__", "*.pyc", ".pytest_cache", ".mypy_cache", ".ruff_cache",
-                      ".hypothesis")
+BUILD_MACHINE_ONLY = (
+    "tests",
+    "conftest.py",
+    "__pycache__",
+    "*.pyc",
+    ".pytest_cache",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".hypothesis",
+)
 
 
 def app_shared_packages() -> tuple[Path, ...]:
-    """The shared top-level packages this app ships beside its code: `contracts/`, once it exists.
-    The default of the constructs' `shared_packages`; a package passed explicitly must exist."""
-    return tuple(package for package in (CONTRACTS_DIR,) if package.is_dir())
+    """The shared top-level packages this app ships beside its code: `contracts/`, the one contract
+    (the default of the constructs' `shared_packages`; every package named must exist)."""
+    return (CONTRACTS_DIR,)
 
 
 @dataclass(frozen=True)
@@ -106,8 +114,9 @@ def docker_copy_command(trees: Sequence[SourceTree], excluded: Sequence[str]) ->
 class SourceTreeBundler:
     """CDK local bundler: copies the trees into the output, then runs `then(output)` (e.g. pip)."""
 
-    def __init__(self, trees: Sequence[SourceTree], excluded: Sequence[str],
-                 then: Callable[[Path], None] | None = None) -> None:
+    def __init__(
+        self, trees: Sequence[SourceTree], excluded: Sequence[str], then: Callable[[Path], None] | None = None
+    ) -> None:
         self.trees, self.excluded, self.then = tuple(trees), tuple(excluded), then
 
     def try_bundle(self, output_dir: str, *, image: cdk.DockerImage, **_options: object) -> bool:

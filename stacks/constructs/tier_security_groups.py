@@ -10,6 +10,7 @@ backend instances (only towards the internal ALB), and no group admits traffic f
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import jsii
 from aws_cdk import Stack
@@ -48,7 +49,7 @@ class _KeepDefaultEgressClosed:
         self.group = group
 
     def validate(self) -> list[str]:
-        resource = self.group.node.default_child
+        resource = cast(ec2.CfnSecurityGroup, self.group.node.default_child)
         if not Stack.of(self.group).resolve(resource.security_group_egress):
             resource.add_property_override("SecurityGroupEgress", [NO_TRAFFIC_EGRESS])
         return []
@@ -71,14 +72,14 @@ class TierSecurityGroups(Construct):
         super().__init__(scope, construct_id)
 
         def group(name: str, description: str) -> ec2.SecurityGroup:
-            return ec2.SecurityGroup(
-                self, name, vpc=props.vpc, description=description, allow_all_outbound=False
-            )
+            return ec2.SecurityGroup(self, name, vpc=props.vpc, description=description, allow_all_outbound=False)
 
         self.web_alb = group("WebAlb", "Internet-facing web ALB: HTTP(S) from anywhere, to web instances only")
         self.web_instances = group("WebInstances", "Web tier instances: app port from the web ALB only")
         self.internal_alb = group("InternalAlb", "Internal backend ALB: HTTP from web instances only")
-        self.backend_instances = group("BackendInstances", "Backend tier instances: app port from the internal ALB only")
+        self.backend_instances = group(
+            "BackendInstances", "Backend tier instances: app port from the internal ALB only"
+        )
         self.cache = group("Cache", "Session cache: Redis from web instances only")
 
         # Internet -> web ALB. Port 80 always (the sandbox listener, or the redirect to HTTPS).
@@ -94,7 +95,9 @@ class TierSecurityGroups(Construct):
 
         app_port = ec2.Port.tcp(APP_PORT)
         self.web_alb.connections.allow_to(self.web_instances, app_port, "web ALB to web instances")
-        self.web_instances.connections.allow_to(self.internal_alb, ec2.Port.tcp(HTTP_PORT), "web instances to internal ALB")
+        self.web_instances.connections.allow_to(
+            self.internal_alb, ec2.Port.tcp(HTTP_PORT), "web instances to internal ALB"
+        )
         self.internal_alb.connections.allow_to(self.backend_instances, app_port, "internal ALB to backend instances")
         redis = ec2.Port.tcp(REDIS_PORT)
         self.web_instances.connections.allow_to(self.cache, redis, "web instances to the session cache")
@@ -102,15 +105,17 @@ class TierSecurityGroups(Construct):
         for instances in (self.web_instances, self.backend_instances):
             if props.endpoints is not None:
                 # Only the ingress side: the egress rule below already covers the endpoints' addresses.
-                props.endpoints.add_ingress_rule(instances, ec2.Port.tcp(HTTPS_PORT), "AWS API calls from tier instances")
+                props.endpoints.add_ingress_rule(
+                    instances, ec2.Port.tcp(HTTPS_PORT), "AWS API calls from tier instances"
+                )
             # S3 (service code, dnf repositories) and DynamoDB are reached through gateway endpoints,
             # i.e. their public address ranges; without a NAT gateway nothing else is routable.
             instances.add_egress_rule(
                 ec2.Peer.any_ipv4(), ec2.Port.tcp(HTTPS_PORT), "HTTPS to AWS APIs (gateway endpoints or NAT)"
             )
 
-        for group in (self.web_alb, self.web_instances, self.internal_alb, self.backend_instances, self.cache):
-            group.node.add_validation(_KeepDefaultEgressClosed(group))
+        for security_group in (self.web_alb, self.web_instances, self.internal_alb, self.backend_instances, self.cache):
+            security_group.node.add_validation(_KeepDefaultEgressClosed(security_group))
 
     @property
     def instance_groups(self) -> tuple[ec2.SecurityGroup, ec2.SecurityGroup]:

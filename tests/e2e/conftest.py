@@ -26,7 +26,7 @@ def cloud():
     started = time.monotonic()
     try:
         result = cli.up(settings, _say)
-    except Exception as error:  # noqa: BLE001 - make the cause the first line of every e2e failure
+    except Exception as error:
         pytest.fail(f"the local cloud did not come up: {error}", pytrace=False)
     _say(f"local cloud ready in {time.monotonic() - started:.1f}s")
     harness = Harness(settings, result)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from datetime import datetime, timezone
-from typing import Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import boto3
 from boto3.dynamodb.conditions import Key
@@ -43,8 +43,11 @@ class Harness:
         self.s3 = settings.client("s3")
         self.logs = settings.client("logs")
         self.dynamodb = boto3.resource(
-            "dynamodb", endpoint_url=settings.endpoint, region_name=REGION,
-            aws_access_key_id="test", aws_secret_access_key="test",
+            "dynamodb",
+            endpoint_url=settings.endpoint,
+            region_name=REGION,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
         )
 
     # --- entry points ------------------------------------------------------------------------
@@ -53,8 +56,9 @@ class Harness:
         """A new browser session against the internet-facing ALB."""
         return web_client(self.settings, self.result.tiers["web"].load_balancer_name)
 
-    def place_order(self, items: list[dict], *, customer_id: str = "e2e-customer", key: str | None = None,
-                    **extra) -> tuple[int, dict]:
+    def place_order(
+        self, items: list[dict], *, customer_id: str = "e2e-customer", key: str | None = None, **extra
+    ) -> tuple[int, dict]:
         response = self.api.post(
             "/orders",
             {"customer_id": customer_id, "items": items, "currency": "EUR", **extra},
@@ -97,9 +101,14 @@ class Harness:
     def depth(self, queue_url: str) -> int:
         """Messages in the queue: visible, in flight and delayed."""
         attrs = self.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
-        return sum(int(attrs.get(a, 0)) for a in (
-            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-            "ApproximateNumberOfMessagesDelayed"))
+        return sum(
+            int(attrs.get(a, 0))
+            for a in (
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            )
+        )
 
     def visible(self, queue_url: str) -> int:
         attrs = self.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"])
@@ -108,13 +117,19 @@ class Harness:
     def order(self, order_id: str) -> dict | None:
         return self.table("Orders").get_item(Key={"pk": f"ORDER#{order_id}", "sk": "META"}).get("Item")
 
+    def order_record(self, order_id: str) -> dict:
+        """The order's META item, which must be there."""
+        order = self.order(order_id)
+        assert order is not None, f"order {order_id} is not recorded"
+        return order
+
     def order_items(self, order_id: str) -> dict[str, dict]:
         """Every item of one order's partition, by sort key (META, NOTIFICATION, APPROVAL, ...)."""
         items = self.table("Orders").query(KeyConditionExpression=Key("pk").eq(f"ORDER#{order_id}"))["Items"]
         return {item["sk"]: item for item in items}
 
     def analytics(self, event_type: str, day: str | None = None) -> dict:
-        day = day or datetime.now(timezone.utc).strftime("%Y-%m-%d")
+        day = day or datetime.now(UTC).strftime("%Y-%m-%d")
         return self.table("Orders").get_item(Key={"pk": f"ANALYTICS#{day}", "sk": event_type}).get("Item") or {}
 
     def log_events(self, log_group: str, since: float) -> list[dict]:
@@ -122,9 +137,12 @@ class Harness:
         seconds), oldest first. A Lambda invocation's lines are all stamped when it ends."""
         name = self.deployed.physical_id(log_group)
         start = int(since * 1000)
-        events = [event
-                  for page in self.logs.get_paginator("filter_log_events").paginate(logGroupName=name, startTime=start)
-                  for event in page["events"] if event["timestamp"] >= start]
+        events = [
+            event
+            for page in self.logs.get_paginator("filter_log_events").paginate(logGroupName=name, startTime=start)
+            for event in page["events"]
+            if event["timestamp"] >= start
+        ]
         return sorted(events, key=lambda event: event["timestamp"])
 
     def wait_until_drained(self, consumers=FANOUT, timeout: float = 120) -> None:
@@ -138,8 +156,11 @@ class Harness:
         uuid = self.esm_uuid(consumer)
         self.lambda_.update_event_source_mapping(UUID=uuid, Enabled=enabled)
         wanted = "Enabled" if enabled else "Disabled"
-        wait_for(lambda: self.lambda_.get_event_source_mapping(UUID=uuid)["State"] == wanted, 30,
-                 f"{consumer} event source mapping {wanted}")
+        wait_for(
+            lambda: self.lambda_.get_event_source_mapping(UUID=uuid)["State"] == wanted,
+            30,
+            f"{consumer} event source mapping {wanted}",
+        )
 
     @contextlib.contextmanager
     def consumers_offline(self, *consumers: str) -> Iterator[None]:
@@ -183,7 +204,8 @@ class Harness:
     def finished_execution(self, execution_arn: str, timeout: float = 90) -> dict:
         return wait_for(
             lambda: (e := self.sfn.describe_execution(executionArn=execution_arn))["status"] != "RUNNING" and e,
-            timeout, f"checkout execution {execution_arn.rsplit(':', 1)[-1]} to finish",
+            timeout,
+            f"checkout execution {execution_arn.rsplit(':', 1)[-1]} to finish",
         )
 
     def history(self, execution_arn: str) -> list[dict]:
@@ -193,5 +215,8 @@ class Harness:
         return events
 
     def states_entered(self, execution_arn: str) -> list[str]:
-        return [e["stateEnteredEventDetails"]["name"] for e in self.history(execution_arn)
-                if "stateEnteredEventDetails" in e]
+        return [
+            e["stateEnteredEventDetails"]["name"]
+            for e in self.history(execution_arn)
+            if "stateEnteredEventDetails" in e
+        ]

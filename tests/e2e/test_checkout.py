@@ -17,7 +17,7 @@ APPROVAL_TIMEOUT_SECONDS = 20  # cdk.json stages.local.approvalTimeoutSeconds
 
 
 def _sku(name: str) -> str:
-    return f"SKU-E2E-{name}-{uuid.uuid4().hex[:6]}"
+    return f"SKU-E2E-{name}-{uuid.uuid4().hex[:6].upper()}"  # the contract: upper-case SKUs
 
 
 def test_declined_payment_is_compensated_order_cancelled_and_stock_released(store: Harness):
@@ -32,7 +32,7 @@ def test_declined_payment_is_compensated_order_cancelled_and_stock_released(stor
     assert "ReleaseItems" in entered and "MarkCancelled" in entered
     assert "RefundPayment" not in entered  # nothing was charged, so nothing is refunded
     assert "ShipOrder" not in entered
-    order = store.order(order_id)
+    order = store.order_record(order_id)
     assert order["status"] == "CANCELLED"
     assert order.get("cancel_reason") == "PaymentDeclined"
     assert store.inventory(sku) == (STOCK, 0)  # the 3 reserved units are back
@@ -46,10 +46,13 @@ def test_transient_payment_failure_is_retried_and_the_checkout_completes(store: 
     execution = store.finished_execution(store.checkout(order_id, payment_token="flaky-1"))
 
     assert execution["status"] == "SUCCEEDED"
-    failures = [e["taskFailedEventDetails"]["error"] for e in store.history(execution["executionArn"])
-                if e["type"] == "TaskFailed"]
+    failures = [
+        e["taskFailedEventDetails"]["error"]
+        for e in store.history(execution["executionArn"])
+        if e["type"] == "TaskFailed"
+    ]
     assert failures == ["PaymentGatewayUnavailable"]  # failed once, the retry charged
-    assert store.order(order_id)["status"] == "COMPLETED"
+    assert store.order_record(order_id)["status"] == "COMPLETED"
     assert store.inventory(sku) == (STOCK - 2, 0)  # shipped: the units left the warehouse, none held any more
 
 
@@ -60,7 +63,8 @@ def _large_order(store: Harness, sku: str) -> str:
 def _pending_approval(store: Harness, order_id: str) -> dict:
     return wait_for(
         lambda: next((a for a in store.api.get("/approvals").body["approvals"] if a["order_id"] == order_id), None),
-        60, f"an approval request for {order_id}",
+        60,
+        f"an approval request for {order_id}",
     )
 
 
@@ -79,7 +83,7 @@ def test_approval_through_the_task_token_resumes_the_checkout(store: Harness):
     assert execution["status"] == "SUCCEEDED"
     entered = store.states_entered(execution_arn)
     assert entered.index("AwaitApproval") < entered.index("ShipOrder")
-    assert store.order(order_id)["status"] == "COMPLETED"
+    assert store.order_record(order_id)["status"] == "COMPLETED"
     assert store.inventory(sku) == (STOCK - 12, 0)
 
 
@@ -99,7 +103,7 @@ def test_unanswered_approval_times_out_and_the_checkout_is_compensated(store: Ha
     entered = store.states_entered(execution_arn)
     assert {"RefundPayment", "ReleaseItems", "MarkCancelled"} <= set(entered)  # charged before, so refunded
     assert "ShipOrder" not in entered
-    order = store.order(order_id)
+    order = store.order_record(order_id)
     assert order["status"] == "CANCELLED"
     assert order.get("cancel_reason") == "States.Timeout"
     assert store.inventory(sku) == (STOCK, 0)

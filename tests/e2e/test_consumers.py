@@ -34,8 +34,11 @@ def backlog(cloud: Harness):
 
 def test_orders_wait_in_the_queues_while_consumers_are_offline(cloud: Harness, backlog):
     depths = wait_for(
-        lambda: (d := {c: cloud.depth(cloud.queue_url(c)) for c in FANOUT}) and all(v == BACKLOG for v in d.values()) and d,
-        30, f"{BACKLOG} messages in each fan-out queue",
+        lambda: (
+            (d := {c: cloud.depth(cloud.queue_url(c)) for c in FANOUT}) and all(v == BACKLOG for v in d.values()) and d
+        ),
+        30,
+        f"{BACKLOG} messages in each fan-out queue",
     )
     assert depths == {c: BACKLOG for c in FANOUT}
     assert sum(cloud.order(order_id) is not None for order_id in backlog["order_ids"]) == 0
@@ -47,7 +50,8 @@ def test_consumers_back_online_process_every_waiting_order_exactly_once(cloud: H
     order_ids = backlog["order_ids"]
     recorded = wait_for(
         lambda: (n := sum(cloud.order_items(o).keys() >= {"META", "NOTIFICATION"} for o in order_ids)) == BACKLOG and n,
-        120, f"{BACKLOG} orders recorded and notified",
+        120,
+        f"{BACKLOG} orders recorded and notified",
     )
     assert recorded == BACKLOG
     cloud.wait_until_drained()
@@ -58,8 +62,9 @@ def test_consumers_back_online_process_every_waiting_order_exactly_once(cloud: H
 
 def test_poison_message_goes_to_the_dlq_while_the_rest_of_its_batch_is_processed(store: Harness):
     queue, dlq = store.queue_url("fulfilment"), store.dlq_url("fulfilment")
-    redrive = json.loads(store.sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["RedrivePolicy"])
-                         ["Attributes"]["RedrivePolicy"])
+    redrive = json.loads(
+        store.sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["RedrivePolicy"])["Attributes"]["RedrivePolicy"]
+    )
     visibility = store.sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["VisibilityTimeout"])
     dead_before = store.depth(dlq)
     poison_id = f"poison-{uuid.uuid4()}"
@@ -84,10 +89,13 @@ def test_poison_message_goes_to_the_dlq_while_the_rest_of_its_batch_is_processed
         moved = wait_for(lambda: store.depth(dlq) == dead_before + 1, 60, "the poison message in the DLQ")
         assert moved
     finally:
-        store.sqs.set_queue_attributes(QueueUrl=queue, Attributes={"VisibilityTimeout": visibility["Attributes"]["VisibilityTimeout"]})
+        store.sqs.set_queue_attributes(
+            QueueUrl=queue, Attributes={"VisibilityTimeout": visibility["Attributes"]["VisibilityTimeout"]}
+        )
     assert store.depth(queue) == 0
-    messages = store.sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, AttributeNames=["All"],
-                                         WaitTimeSeconds=1)["Messages"]
+    messages = store.sqs.receive_message(
+        QueueUrl=dlq, MaxNumberOfMessages=10, AttributeNames=["All"], WaitTimeSeconds=1
+    )["Messages"]
     poison = [m for m in messages if poison_id in m["Body"]]
     assert len(poison) == 1
     assert int(poison[0]["Attributes"]["ApproximateReceiveCount"]) >= int(redrive["maxReceiveCount"]) == 3

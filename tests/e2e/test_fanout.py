@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
-from tests.e2e.harness import FANOUT, Harness
 from localcloud.storefront import wait_for
+from tests.e2e.harness import FANOUT, Harness
 
 pytestmark = pytest.mark.e2e
 
@@ -36,17 +36,22 @@ def test_order_placed_reaches_all_three_consumers_and_inventory_adjusted_only_an
         )
         depths = wait_for(
             lambda: (d := {c: store.depth(store.queue_url(c)) for c in FANOUT})["analytics"] == 2 and d,
-            20, "both events in the analytics queue",
+            20,
+            "both events in the analytics queue",
         )
         assert depths == {"fulfilment": 1, "notification": 1, "analytics": 2}
 
     records = wait_for(
-        lambda: (r := store.order_items(order_id)).keys() >= {"META", "NOTIFICATION"} and r, 60,
+        lambda: (r := store.order_items(order_id)).keys() >= {"META", "NOTIFICATION"} and r,
+        60,
         "the order record and its notification",
     )
     assert records["META"]["status"] in ("RECEIVED", "CONFIRMED")
-    wait_for(lambda: int(store.analytics("InventoryAdjusted").get("event_count", 0)) == adjusted_before + 1, 60,
-             "the InventoryAdjusted counter")
+    wait_for(
+        lambda: int(store.analytics("InventoryAdjusted").get("event_count", 0)) == adjusted_before + 1,
+        60,
+        "the InventoryAdjusted counter",
+    )
     assert int(store.analytics("OrderPlaced").get("event_count", 0)) == placed_before + 1
     # Only analytics admits InventoryAdjusted: nothing was recorded for it by the other two.
     assert store.order_items(adjusted_id) == {}
@@ -67,17 +72,32 @@ def test_one_consumer_failing_does_not_stop_the_others(store: Harness):
     # Redelivery after 10 s instead of the deployed 180 s (6x the consumer timeout), for this test only.
     store.sqs.set_queue_attributes(QueueUrl=queue, Attributes={"VisibilityTimeout": "10"})
     store.lambda_.update_function_configuration(
-        FunctionName=function, Environment={"Variables": {**variables, "ORDERS_TABLE": "lc-local-no-such-table"}})
+        FunctionName=function, Environment={"Variables": {**variables, "ORDERS_TABLE": "lc-local-no-such-table"}}
+    )
     try:
         status, body = store.place_order(ITEMS)
         assert status == 202, body
         order_id = body["order_id"]
-        wait_for(lambda: "META" in store.order_items(order_id)
-                 and int(store.analytics("OrderPlaced").get("event_count", 0)) == placed_before + 1,
-                 30, "fulfilment and analytics to process the order")
+        wait_for(
+            lambda: (
+                "META" in store.order_items(order_id)
+                and int(store.analytics("OrderPlaced").get("event_count", 0)) == placed_before + 1
+            ),
+            30,
+            "fulfilment and analytics to process the order",
+        )
         attempted = wait_for(
-            lambda: int(store.sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["All"])["Attributes"]
-                        ["ApproximateNumberOfMessagesNotVisible"]) == 1, 10, "the notification consumer to take it")
+            lambda: (
+                int(
+                    store.sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["All"])["Attributes"][
+                        "ApproximateNumberOfMessagesNotVisible"
+                    ]
+                )
+                == 1
+            ),
+            10,
+            "the notification consumer to take it",
+        )
         assert attempted
         assert "NOTIFICATION" not in store.order_items(order_id)  # it failed ...
         assert store.depth(queue) == 1  # ... and its copy waits in its own queue, not lost

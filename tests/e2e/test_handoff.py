@@ -38,17 +38,28 @@ REPORT = re.compile(r"^REPORT RequestId: (\S+)\s+Duration: ([\d.]+) ms")
 
 def _document(run: str, n: int) -> bytes:
     """A producer's sales report: a JSON list of records (numbers with decimals, strings, booleans)."""
-    return json.dumps([
-        {"report": f"{run}-{n}", "line": i, "sku": f"SKU-HANDOFF-{i % 7}", "units": 1 + i % 5,
-         "revenue": round((1 + i % 5) * 4.35, 2), "region": ("eu-west", "us-east")[i % 2], "promo": i % 3 == 0}
-        for i in range(RECORDS)
-    ]).encode()
+    return json.dumps(
+        [
+            {
+                "report": f"{run}-{n}",
+                "line": i,
+                "sku": f"SKU-HANDOFF-{i % 7}",
+                "units": 1 + i % 5,
+                "revenue": round((1 + i % 5) * 4.35, 2),
+                "region": ("eu-west", "us-east")[i % 2],
+                "promo": i % 3 == 0,
+            }
+            for i in range(RECORDS)
+        ]
+    ).encode()
 
 
 def _keys(cloud: Harness, bucket: str, prefix: str) -> set[str]:
-    return {entry["Key"]
-            for page in cloud.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-            for entry in page.get("Contents", [])}
+    return {
+        entry["Key"]
+        for page in cloud.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        for entry in page.get("Contents", [])
+    }
 
 
 def _runs(events: list[dict]) -> dict[str, dict]:
@@ -92,23 +103,33 @@ def handoff(cloud: Harness):
             return None
         runs = _runs(cloud.log_events(INGEST_LOG, wall_start))
         seen = any(key == invalid_key for r in runs.values() for key, _ in r["left_in_place"])
-        return seen and runs
+        return runs if seen else None
 
     wall_start = time.time()
     started = time.monotonic()
     try:
-        etags = {key: cloud.s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")["ETag"]
-                 for key, body in bodies.items()}
+        etags = {
+            key: cloud.s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")["ETag"]
+            for key, body in bodies.items()
+        }
         cloud.s3.put_object(Bucket=bucket, Key=invalid_key, Body=invalid_body, ContentType="application/json")
         produced = time.monotonic() - started
         wall_produced = time.time()
         runs = wait_for(settled, TIMEOUT, f"the scheduled hand-off run to ingest {VALID} objects", interval=0.5)
         consumed = time.monotonic() - started
         yield {
-            "bucket": bucket, "prefix": prefix, "bodies": bodies, "etags": etags,
-            "invalid_key": invalid_key, "invalid_body": invalid_body,
-            "runs": runs, "produced": produced, "consumed": consumed,
-            "wall_start": wall_start, "wall_produced": wall_produced, "wall_settled": time.time(),
+            "bucket": bucket,
+            "prefix": prefix,
+            "bodies": bodies,
+            "etags": etags,
+            "invalid_key": invalid_key,
+            "invalid_body": invalid_body,
+            "runs": runs,
+            "produced": produced,
+            "consumed": consumed,
+            "wall_start": wall_start,
+            "wall_produced": wall_produced,
+            "wall_settled": time.time(),
         }
     finally:
         for key in _keys(cloud, bucket, prefix):  # the invalid object (and anything a failure left)
@@ -127,15 +148,23 @@ def test_only_the_schedule_invokes_the_consumer_and_a_write_triggers_nothing(clo
     # The producer's PutObject notifies nobody: no S3 event notification of any kind on the bucket.
     notifications = cloud.s3.get_bucket_notification_configuration(Bucket=bucket)
     notifications.pop("ResponseMetadata", None)
-    assert not any(notifications.get(kind) for kind in (
-        "LambdaFunctionConfigurations", "QueueConfigurations", "TopicConfigurations", "EventBridgeConfiguration"))
+    assert not any(
+        notifications.get(kind)
+        for kind in (
+            "LambdaFunctionConfigurations",
+            "QueueConfigurations",
+            "TopicConfigurations",
+            "EventBridgeConfiguration",
+        )
+    )
     # The consumer polls no queue or stream ...
     assert cloud.lambda_.list_event_source_mappings(FunctionName=function)["EventSourceMappings"] == []
     # ... and only EventBridge, for this one rule, may invoke it.
     statements = json.loads(cloud.lambda_.get_policy(FunctionName=function)["Policy"])["Statement"]
     described = events.describe_rule(Name=rule)
     assert [(s["Principal"], s["Action"], s["Condition"]["ArnLike"]["AWS:SourceArn"]) for s in statements] == [
-        ({"Service": "events.amazonaws.com"}, "lambda:InvokeFunction", described["Arn"])]
+        ({"Service": "events.amazonaws.com"}, "lambda:InvokeFunction", described["Arn"])
+    ]
     assert (described["ScheduleExpression"], described["State"]) == (SCHEDULE, "ENABLED")
     targets = events.list_targets_by_rule(Rule=rule)["Targets"]
     assert [t["Arn"].rsplit(":", 1)[-1] for t in targets] == [function]
@@ -149,8 +178,11 @@ def test_every_valid_object_is_ingested_exactly_as_written_and_deleted(cloud: Ha
         ingested_at = datetime.fromisoformat(item.pop("ingested_at")).timestamp()
         assert handoff["wall_start"] - 1 <= ingested_at <= handoff["wall_settled"] + 1
         assert item == {
-            "pk": f"HANDOFF#{key}", "sk": "INGESTED", "etag": handoff["etags"][key].strip('"'),
-            "record_count": RECORDS, "records": json.loads(body, parse_float=Decimal),
+            "pk": f"HANDOFF#{key}",
+            "sk": "INGESTED",
+            "etag": handoff["etags"][key].strip('"'),
+            "record_count": RECORDS,
+            "records": json.loads(body, parse_float=Decimal),
         }
     assert _keys(cloud, handoff["bucket"], handoff["prefix"]) == {handoff["invalid_key"]}
     # The runs since the puts ingested them all, once, and left none of them in place.
@@ -163,8 +195,10 @@ def test_an_invalid_object_stays_in_place_logged_and_not_ingested(cloud: Harness
     key = handoff["invalid_key"]
     stored = cloud.s3.get_object(Bucket=handoff["bucket"], Key=key)["Body"].read()
     assert stored == handoff["invalid_body"]  # untouched, not moved
-    assert cloud.table("Orders").get_item(Key={"pk": f"HANDOFF#{key}", "sk": "INGESTED"},
-                                          ConsistentRead=True).get("Item") is None
+    assert (
+        cloud.table("Orders").get_item(Key={"pk": f"HANDOFF#{key}", "sk": "INGESTED"}, ConsistentRead=True).get("Item")
+        is None
+    )
     reasons = [reason for r in handoff["runs"].values() for k, reason in r["left_in_place"] if k == key]
     assert reasons and all("valid list" in reason for reason in reasons), reasons
     # What eventually removes it: the bucket's lifecycle rule on incoming/ (the consumer may not
@@ -183,9 +217,10 @@ def test_each_object_is_ingested_by_exactly_one_run_and_throughput_is_reported(c
     assert objects == VALID  # every valid object once: none skipped, none ingested by two runs
     run_seconds = sum(r["duration_ms"] for r in ingesting) / 1000
     picked_up = min(r["ended"] for r in ingesting) - handoff["wall_produced"]
-    ends = sorted(r["ended"] for r in _runs(cloud.log_events(INGEST_LOG, handoff["wall_start"] - 200)).values()
-                  if "ended" in r)
-    gaps = [later - earlier for earlier, later in zip(ends, ends[1:])]
+    ends = sorted(
+        r["ended"] for r in _runs(cloud.log_events(INGEST_LOG, handoff["wall_start"] - 200)).values() if "ended" in r
+    )
+    gaps = [later - earlier for earlier, later in zip(ends, ends[1:], strict=False)]
     cadence = f"runs {sum(gaps) / len(gaps):.1f}s apart on average" if gaps else "the first run seen"
     cold = sum(bool(r.get("cold_start")) for r in ingesting)
     print(

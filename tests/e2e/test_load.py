@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
@@ -22,14 +23,17 @@ MAX_ATTEMPTS = 8
 def _place(store: Harness, n: int) -> tuple[str, int]:
     """One order, retried on throttling/unavailability with the same key. Returns (order id, attempts)."""
     key = idempotency_key()
-    body = {"customer_id": f"load-{n % 50}", "currency": "EUR",
-            "items": [{"sku": f"SKU-LOAD-{n % 7}", "quantity": 1 + n % 3, "unit_price": 4.5}]}
+    body = {
+        "customer_id": f"load-{n % 50}",
+        "currency": "EUR",
+        "items": [{"sku": f"SKU-LOAD-{n % 7}", "quantity": 1 + n % 3, "unit_price": 4.5}],
+    }
     for attempt in range(1, MAX_ATTEMPTS + 1):
         response = store.api.post("/orders", body, headers={"Idempotency-Key": key})
         if response.status == 202:
             return response.body["order_id"], attempt
         assert response.status in (429, 503, 409), response.body  # throttled / in progress: retry
-        time.sleep(min(2.0, 0.1 * 2 ** attempt))
+        time.sleep(min(2.0, 0.1 * 2**attempt))
     raise AssertionError(f"order {n} not accepted after {MAX_ATTEMPTS} attempts")
 
 
@@ -37,8 +41,10 @@ def _recorded(store: Harness, order_ids: list[str]) -> int:
     table = store.table("Orders")
     found = 0
     for start in range(0, len(order_ids), 100):
-        keys = [{"pk": f"ORDER#{o}", "sk": "META"} for o in order_ids[start:start + 100]]
-        request = {table.name: {"Keys": keys, "ProjectionExpression": "pk", "ConsistentRead": True}}
+        keys = [{"pk": f"ORDER#{o}", "sk": "META"} for o in order_ids[start : start + 100]]
+        request: dict[str, Any] | None = {
+            table.name: {"Keys": keys, "ProjectionExpression": "pk", "ConsistentRead": True}
+        }
         while request:
             answer = store.dynamodb.batch_get_item(RequestItems=request)
             found += len(answer["Responses"].get(table.name, []))

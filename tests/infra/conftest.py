@@ -15,7 +15,7 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
 
-from stacks.app_builder import StorefrontApp, build_app, context_of
+from stacks.app_builder import StorefrontApp, build_app
 from stacks.nag import apply_rule_packs
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,12 +7,16 @@ import json
 
 import pytest
 
-from stacks.api_stack import IDEMPOTENCY_HEADER
+from contracts.api import IDEMPOTENCY_HEADER
 from tests.infra.test_processing import actions_of, cross_stack_target, logical_id, resources, statements
 
 ROUTES = {
-    ("POST", "/orders"), ("GET", "/orders/{order_id}"), ("DELETE", "/orders/{order_id}"),
-    ("POST", "/orders/{order_id}/checkout"), ("GET", "/approvals"), ("POST", "/approvals/{order_id}"),
+    ("POST", "/orders"),
+    ("GET", "/orders/{order_id}"),
+    ("DELETE", "/orders/{order_id}"),
+    ("POST", "/orders/{order_id}/checkout"),
+    ("GET", "/approvals"),
+    ("POST", "/approvals/{order_id}"),
 }
 
 
@@ -64,20 +68,47 @@ def test_post_orders_validates_body_and_idempotency_header(api):
     assert items["items"]["properties"]["quantity"]["minimum"] == 1
 
 
-def test_gateway_schema_enforces_the_same_limits_as_the_lambda_model(api):
-    """The gateway rejects early what the Lambda's pydantic model would reject anyway: the two limits
-    must agree, or a body passes one and fails the other with a different message."""
-    from lambdas.shared import models
+def test_gateway_models_are_generated_from_the_contract(api):
+    """One contract: the gateway validates with the draft-4 rendering of the very pydantic models the
+    Lambdas and the backend tier validate with, so no body passes one and fails the other."""
+    from contracts import limits
+    from contracts.api import ApprovalDecision
+    from contracts.orders import OrderRequest
+    from stacks.constructs.request_model import draft4
 
-    method = methods(api)[("POST", "/orders")]
-    schema = api["Resources"][method["RequestModels"]["application/json"]["Ref"]]["Properties"]["Schema"]
+    for route, model in ((("POST", "/orders"), OrderRequest), (("POST", "/approvals/{order_id}"), ApprovalDecision)):
+        method = methods(api)[route]
+        schema = api["Resources"][method["RequestModels"]["application/json"]["Ref"]]["Properties"]["Schema"]
+        assert schema == draft4(model.model_json_schema(mode="validation")), route
+    # ... and that rendering carries the contract's limits, in draft 4's words.
+    schema = draft4(OrderRequest.model_json_schema(mode="validation"))
     items = schema["properties"]["items"]
-    assert items["maxItems"] == models.MAX_ITEMS
-    quantity, price = items["items"]["properties"]["quantity"], items["items"]["properties"]["unit_price"]
-    assert (quantity["minimum"], quantity["maximum"]) == (1, models.MAX_QUANTITY)
-    assert price["minimum"] == 0 and price["exclusiveMinimum"] is True  # a price of 0 is refused
-    price_field = models.OrderItem.model_fields["unit_price"]
-    assert any(getattr(m, "le", None) == price["maximum"] for m in price_field.metadata)
+    assert (items["minItems"], items["maxItems"]) == (1, limits.MAX_ITEMS)
+    line = items["items"]["properties"]
+    assert (line["quantity"]["minimum"], line["quantity"]["maximum"]) == (1, limits.MAX_QUANTITY)
+    assert line["unit_price"]["minimum"] == 0 and line["unit_price"]["exclusiveMinimum"] is True  # 0 is refused
+    assert line["unit_price"]["maximum"] == float(limits.MAX_UNIT_PRICE)
+    assert line["sku"]["pattern"] == limits.SKU_PATTERN
+    assert schema["properties"]["customer_id"]["pattern"] == limits.CUSTOMER_ID_PATTERN
+    assert schema["additionalProperties"] is False and items["items"]["additionalProperties"] is False
+
+
+def test_api_functions_touch_only_order_partitions_and_never_the_cancel_window(api):
+    """The orders API publishes one event (no send to the cancel window) and reads/updates order items
+    only; the approvals API also lists pending approvals with a Scan, granted on its own."""
+    from contracts.tables import ORDER_PREFIX
+
+    leading = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{ORDER_PREFIX}*"]}}
+    for role, extra in (("OrdersApiRole", set()), ("ApprovalsApiRole", {"dynamodb:Scan"})):
+        stmts = statements(api, role)
+        orders_table = [s for s in stmts if "OrdersTable" in str(s["Resource"])]
+        item_level = [s for s in orders_table if "Condition" in s]
+        assert [s["Condition"] for s in item_level] == [leading], role
+        assert actions_of(item_level) == {"dynamodb:GetItem", "dynamodb:UpdateItem"}, role
+        assert actions_of([s for s in orders_table if "Condition" not in s]) == extra, role
+        for statement in stmts:  # the only queue: its own DLQ for failed asynchronous invocations
+            if "sqs:SendMessage" in actions_of([statement]):
+                assert logical_id(statement["Resource"]).startswith("LambdaPackagingAsyncInvokeFailures"), role
 
 
 def test_approval_decision_body_is_validated(api):
@@ -89,7 +120,10 @@ def test_approval_decision_body_is_validated(api):
 
 
 def test_invalid_bodies_get_a_readable_400(api):
-    responses = {r["Properties"]["ResponseType"]: r["Properties"] for r in resources(api, "AWS::ApiGateway::GatewayResponse").values()}
+    responses = {
+        r["Properties"]["ResponseType"]: r["Properties"]
+        for r in resources(api, "AWS::ApiGateway::GatewayResponse").values()
+    }
     body = responses["BAD_REQUEST_BODY"]
     assert body["StatusCode"] == "400"
     assert "$context.error.validationErrorString" in body["ResponseTemplates"]["application/json"]

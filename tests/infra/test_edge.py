@@ -18,8 +18,9 @@ STAGES = ["sandbox", "production", "local"]
 
 
 def _web_acls(synthesized) -> dict[Ref, dict]:
-    return {ref: r["Properties"] for ref, r in Assembly(synthesized.outdir).resources()
-            if r["Type"] == "AWS::WAFv2::WebACL"}
+    return {
+        ref: r["Properties"] for ref, r in Assembly(synthesized.outdir).resources() if r["Type"] == "AWS::WAFv2::WebACL"
+    }
 
 
 def _associations(synthesized) -> list[tuple[Ref, set[Ref]]]:
@@ -41,8 +42,11 @@ def _ref(synthesized, key: str, construct) -> Ref:
 
 
 def _managed_groups(acl: dict) -> set[str]:
-    return {r["Statement"]["ManagedRuleGroupStatement"]["Name"] for r in acl["Rules"]
-            if "ManagedRuleGroupStatement" in r["Statement"]}
+    return {
+        r["Statement"]["ManagedRuleGroupStatement"]["Name"]
+        for r in acl["Rules"]
+        if "ManagedRuleGroupStatement" in r["Statement"]
+    }
 
 
 def _rate_limits(acl: dict) -> list[dict]:
@@ -50,6 +54,7 @@ def _rate_limits(acl: dict) -> list[dict]:
 
 
 # --- the edge web ACL itself -----------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_edge_acl_has_the_managed_groups_and_the_configured_rate_limit(stage, request):
@@ -59,9 +64,15 @@ def test_edge_acl_has_the_managed_groups_and_the_configured_rate_limit(stage, re
     props = acl["Properties"]
     assert props["Scope"] == "REGIONAL"
     assert props["DefaultAction"] == {"Allow": {}}
-    assert _managed_groups(props) == set(MANAGED_RULE_GROUPS) == {
-        "AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet", "AWSManagedRulesAmazonIpReputationList"
-    }
+    assert (
+        _managed_groups(props)
+        == set(MANAGED_RULE_GROUPS)
+        == {
+            "AWSManagedRulesCommonRuleSet",
+            "AWSManagedRulesKnownBadInputsRuleSet",
+            "AWSManagedRulesAmazonIpReputationList",
+        }
+    )
     assert _rate_limits(props) == [{"Limit": synthesized.app.config.waf_rate_limit_per_5min, "AggregateKeyType": "IP"}]
     rate_rule = next(r for r in props["Rules"] if r["Name"] == RATE_RULE_NAME)
     assert rate_rule["Action"] == {"Block": {}}
@@ -76,10 +87,14 @@ def test_edge_acl_has_the_managed_groups_and_the_configured_rate_limit(stage, re
 
 def test_rate_limit_follows_the_config():
     template = _edge_app(StageConfig(stage="sandbox", waf_rate_limit_per_5min=777))
-    template.has_resource_properties("AWS::WAFv2::WebACL", {
-        "Rules": Match.array_with([Match.object_like({
-            "Statement": {"RateBasedStatement": {"Limit": 777, "AggregateKeyType": "IP"}}})]),
-    })
+    template.has_resource_properties(
+        "AWS::WAFv2::WebACL",
+        {
+            "Rules": Match.array_with(
+                [Match.object_like({"Statement": {"RateBasedStatement": {"Limit": 777, "AggregateKeyType": "IP"}}})]
+            ),
+        },
+    )
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -102,6 +117,7 @@ def test_waf_logs_to_an_aws_waf_logs_log_group_with_credentials_redacted(stage, 
 
 
 # --- what it protects --------------------------------------------------------------------------------
+
 
 def test_internet_facing_web_alb_is_protected_by_the_edge_acl(sandbox):
     web = sandbox.app.stacks["web"]
@@ -131,19 +147,30 @@ def test_api_stage_is_protected_by_exactly_one_acl_with_rate_limit_and_managed_r
 
 
 def test_edge_stack_associates_every_resource_it_is_given():
-    template = _edge_app(StageConfig(stage="sandbox"), {
-        "WebAlb": "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/web/abc",
-        "ApiStage": "arn:aws:apigateway:us-east-1::/restapis/abc/stages/v1",
-    })
+    template = _edge_app(
+        StageConfig(stage="sandbox"),
+        {
+            "WebAlb": "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/web/abc",
+            "ApiStage": "arn:aws:apigateway:us-east-1::/restapis/abc/stages/v1",
+        },
+    )
     template.resource_count_is("AWS::WAFv2::WebACLAssociation", 2)
-    template.has_resource_properties("AWS::WAFv2::WebACLAssociation", {
-        "ResourceArn": "arn:aws:apigateway:us-east-1::/restapis/abc/stages/v1",
-        "WebACLArn": {"Fn::GetAtt": [Match.string_like_regexp("WebAcl"), "Arn"]},
-    })
+    template.has_resource_properties(
+        "AWS::WAFv2::WebACLAssociation",
+        {
+            "ResourceArn": "arn:aws:apigateway:us-east-1::/restapis/abc/stages/v1",
+            "WebACLArn": {"Fn::GetAtt": [Match.string_like_regexp("WebAcl"), "Arn"]},
+        },
+    )
 
 
 def _edge_app(config: StageConfig, resources: dict[str, str] | None = None) -> Template:
     app = cdk.App()
-    stack = EdgeStack(app, "Edge", config=config, protected_resources=resources or {},
-                      env=cdk.Environment(account="123456789012", region="us-east-1"))
+    stack = EdgeStack(
+        app,
+        "Edge",
+        config=config,
+        protected_resources=resources or {},
+        env=cdk.Environment(account="123456789012", region="us-east-1"),
+    )
     return Template.from_stack(stack)

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import fnmatch
 import json
-from pathlib import Path
-
 import subprocess
+from pathlib import Path
 
 import aws_cdk as cdk
 import pytest
@@ -27,14 +26,16 @@ from tests.infra.test_processing import logical_id, resources
 SERVERLESS_STACKS = ("workflow", "api", "processing")
 
 
-def _layer_asset(outdir: Path, source_dir: Path, runtime: lambda_.Runtime, architecture: lambda_.Architecture,
-                 *, bundle: bool) -> str:
+def _layer_asset(
+    outdir: Path, source_dir: Path, runtime: lambda_.Runtime, architecture: lambda_.Architecture, *, bundle: bool
+) -> str:
     """Synthesize a stack holding only a DependencyLayer; return the layer's asset hash."""
     context = {"aws:cdk:bundling-stacks": ["**"] if bundle else []}
     app = cdk.App(outdir=str(outdir), context=context)
     stack = cdk.Stack(app, "LayerProbe")
-    DependencyLayer(stack, "Deps", props=DependencyLayerProps(runtime=runtime, architecture=architecture,
-                                                              source_dir=source_dir))
+    DependencyLayer(
+        stack, "Deps", props=DependencyLayerProps(runtime=runtime, architecture=architecture, source_dir=source_dir)
+    )
     template = app.synth().get_stack_artifact("LayerProbe").template
     (layer,) = resources(template, "AWS::Lambda::LayerVersion").values()
     return layer["Properties"]["Content"]["S3Key"].removesuffix(".zip")
@@ -43,8 +44,9 @@ def _layer_asset(outdir: Path, source_dir: Path, runtime: lambda_.Runtime, archi
 def test_layer_is_bundled_locally_for_the_target_platform_and_reused(tmp_path, monkeypatch):
     """The one test that really runs pip (PyPI): python 3.11 / x86_64, as the local stage uses."""
     outdir = tmp_path / "cdk.out"
-    asset_hash = _layer_asset(outdir, dependency_layer.LAMBDAS_DIR, lambda_.Runtime.PYTHON_3_11,
-                              lambda_.Architecture.X86_64, bundle=True)
+    asset_hash = _layer_asset(
+        outdir, dependency_layer.LAMBDAS_DIR, lambda_.Runtime.PYTHON_3_11, lambda_.Architecture.X86_64, bundle=True
+    )
     site = outdir / f"asset.{asset_hash}" / "python"
     assert (site / "aws_lambda_powertools").is_dir()
     assert (site / "pydantic_core").is_dir()
@@ -60,8 +62,9 @@ def test_layer_is_bundled_locally_for_the_target_platform_and_reused(tmp_path, m
         raise AssertionError(f"bundling ran again: {args}")
 
     monkeypatch.setattr(platform_pip.subprocess, "run", no_pip)
-    again = _layer_asset(outdir, dependency_layer.LAMBDAS_DIR, lambda_.Runtime.PYTHON_3_11,
-                         lambda_.Architecture.X86_64, bundle=True)
+    again = _layer_asset(
+        outdir, dependency_layer.LAMBDAS_DIR, lambda_.Runtime.PYTHON_3_11, lambda_.Architecture.X86_64, bundle=True
+    )
     assert again == asset_hash
 
 
@@ -123,7 +126,9 @@ def test_all_functions_share_one_code_asset_and_one_layer_per_stack(sandbox):
     assert len(layer_keys) == 1  # one asset, bundled once per synth
 
 
-@pytest.mark.parametrize("stage, runtime, arch", [("sandbox", "python3.14", "arm64"), ("local", "python3.11", "x86_64")])
+@pytest.mark.parametrize(
+    "stage, runtime, arch", [("sandbox", "python3.14", "arm64"), ("local", "python3.11", "x86_64")]
+)
 def test_runtime_and_architecture_per_stage(stage, runtime, arch, request):
     synthesized = request.getfixturevalue(stage)
     for key, props, template in _functions(synthesized):
@@ -173,12 +178,15 @@ def _tree(root: Path, files: dict[str, str]) -> Path:
 
 def _contracts(tmp_path: Path) -> Path:
     """A stand-in for the shared `contracts` package, with the build-machine files it must not ship."""
-    return _tree(tmp_path / "contracts", {
-        "__init__.py": "",
-        "orders.py": "ORDER_PLACED = 'OrderPlaced'\n",
-        "__pycache__/orders.cpython-311.pyc": "bytecode",
-        "tests/test_orders.py": "def test_it(): ...\n",
-    })
+    return _tree(
+        tmp_path / "contracts",
+        {
+            "__init__.py": "",
+            "orders.py": "ORDER_PLACED = 'OrderPlaced'\n",
+            "__pycache__/orders.cpython-311.pyc": "bytecode",
+            "tests/test_orders.py": "def test_it(): ...\n",
+        },
+    )
 
 
 @pytest.fixture
@@ -207,37 +215,45 @@ def _files(root: Path) -> set[str]:
 
 
 def _packaging_props(contracts: Path, code_dir: Path = dependency_layer.LAMBDAS_DIR) -> LambdaPackagingProps:
-    return LambdaPackagingProps(runtime=lambda_.Runtime.PYTHON_3_11, architecture=lambda_.Architecture.X86_64,
-                                code_dir=code_dir, shared_packages=(contracts,))
+    return LambdaPackagingProps(
+        runtime=lambda_.Runtime.PYTHON_3_11,
+        architecture=lambda_.Architecture.X86_64,
+        code_dir=code_dir,
+        shared_packages=(contracts,),
+    )
 
 
-def test_the_app_ships_the_repository_contracts_package_once_it_exists(tmp_path, monkeypatch):
-    assert source_tree.CONTRACTS_DIR == REPO_ROOT / "contracts"
-    contracts = tmp_path / "contracts"
-    monkeypatch.setattr(source_tree, "CONTRACTS_DIR", contracts)
-    assert LambdaPackagingProps(runtime=lambda_.Runtime.PYTHON_3_11, architecture=lambda_.Architecture.X86_64
-                                ).shared_packages == ()
-    contracts.mkdir()
-    assert LambdaPackagingProps(runtime=lambda_.Runtime.PYTHON_3_11, architecture=lambda_.Architecture.X86_64
-                                ).shared_packages == (contracts,)
-    assert ServiceBundleProps(architecture=ec2.InstanceArchitecture.ARM_64).shared_packages == (contracts,)
+def test_the_app_ships_the_repository_contracts_package_in_both_assets():
+    """The one contract travels with the code: the Lambda code asset and the EC2 service bundle both
+    carry the repository's contracts/ package by default."""
+    assert source_tree.CONTRACTS_DIR == REPO_ROOT / "contracts" and source_tree.CONTRACTS_DIR.is_dir()
+    props = LambdaPackagingProps(runtime=lambda_.Runtime.PYTHON_3_11, architecture=lambda_.Architecture.X86_64)
+    assert props.shared_packages == (source_tree.CONTRACTS_DIR,)
+    assert ServiceBundleProps(architecture=ec2.InstanceArchitecture.ARM_64).shared_packages == (
+        source_tree.CONTRACTS_DIR,
+    )
 
 
 def test_code_asset_ships_the_contexts_and_contracts_without_tests_or_caches(tmp_path, fake_pip):
     """Bundled into a temporary cdk.out from the real lambdas/ and a stand-in contracts/; no PyPI."""
     app, stack = _bundled_app(tmp_path / "cdk.out")
     packaging = LambdaPackaging(stack, "Packaging", props=_packaging_props(_contracts(tmp_path)))
-    lambda_.Function(stack, "Probe", runtime=packaging.runtime, code=packaging.code, handler="orders_api.handler.lambda_handler")
+    lambda_.Function(
+        stack, "Probe", runtime=packaging.runtime, code=packaging.code, handler="orders.handlers.api.lambda_handler"
+    )
     template = app.synth().get_stack_artifact("Probe").template
     (function,) = resources(template, "AWS::Lambda::Function").values()
     staged = tmp_path / "cdk.out" / f"asset.{function['Properties']['Code']['S3Key'].removesuffix('.zip')}"
     shipped = _files(staged)
-    contexts = {p.name for p in dependency_layer.LAMBDAS_DIR.iterdir()
-                if p.is_dir() and not any(fnmatch.fnmatch(p.name, pattern) for pattern in CODE_EXCLUDES)}
-    assert "orders_api" in contexts
+    contexts = {
+        p.name
+        for p in dependency_layer.LAMBDAS_DIR.iterdir()
+        if p.is_dir() and not any(fnmatch.fnmatch(p.name, pattern) for pattern in CODE_EXCLUDES)
+    }
+    assert {"orders", "checkout", "inventory", "notification", "analytics", "handoff", "plumbing"} <= contexts
     assert contexts <= {name.split("/")[0] for name in shipped}
     # Handler paths are relative to the asset root, and `contracts` is a top-level package beside them.
-    assert "orders_api/handler.py" in shipped
+    assert "orders/handlers/api.py" in shipped
     assert {"contracts/__init__.py", "contracts/orders.py"} <= shipped
     parts = {part for name in shipped for part in name.split("/")}
     assert not {"requirements.txt", "__pycache__", "tests", "conftest.py", ".pytest_cache"} & parts
@@ -246,8 +262,11 @@ def test_code_asset_ships_the_contexts_and_contracts_without_tests_or_caches(tmp
 
 def test_service_bundle_ships_services_contracts_and_wheels(tmp_path, fake_pip):
     app, stack = _bundled_app(tmp_path / "cdk.out")
-    bundle = ServiceBundle(stack, "Bundle", props=ServiceBundleProps(architecture=ec2.InstanceArchitecture.ARM_64,
-                                                                     shared_packages=(_contracts(tmp_path),)))
+    bundle = ServiceBundle(
+        stack,
+        "Bundle",
+        props=ServiceBundleProps(architecture=ec2.InstanceArchitecture.ARM_64, shared_packages=(_contracts(tmp_path),)),
+    )
     app.synth()
     shipped = _files(tmp_path / "cdk.out" / f"asset.{bundle.asset.asset_hash}")
     assert {name.split("/")[0] for name in shipped} == {"services", "contracts", "wheels"}
@@ -306,9 +325,15 @@ def test_service_bundle_hash_changes_with_sources_platform_only(tmp_path):
 
 
 def test_docker_fallback_builds_the_same_layout_as_the_local_bundler(tmp_path):
-    lambdas = _tree(tmp_path / "src" / "lambdas", {
-        "requirements.txt": "", "orders/handler.py": "", "orders/tests/test_handler.py": "", "conftest.py": "",
-    })
+    lambdas = _tree(
+        tmp_path / "src" / "lambdas",
+        {
+            "requirements.txt": "",
+            "orders/handler.py": "",
+            "orders/tests/test_handler.py": "",
+            "conftest.py": "",
+        },
+    )
     trees = code_trees(lambdas, [_contracts(tmp_path / "src")])
     local, docker = tmp_path / "local", tmp_path / "docker"
     copy_trees(trees, local, CODE_EXCLUDES)

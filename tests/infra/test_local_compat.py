@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import textwrap
+from typing import Any
 
 import pytest
 
@@ -20,21 +21,33 @@ pytestmark = pytest.mark.skipif(not CLOUD_PYTHON.exists(), reason=".venv-cloud m
 
 # An alarm on metric math, the form cdk-monitoring-constructs emits.
 METRIC_MATH_ALARM = {
-    "ComparisonOperator": "GreaterThanThreshold", "EvaluationPeriods": 1, "Threshold": 0,
+    "ComparisonOperator": "GreaterThanThreshold",
+    "EvaluationPeriods": 1,
+    "Threshold": 0,
     "Metrics": [
-        {"Id": "m1", "ReturnData": False, "MetricStat": {"Metric": {
-            "Namespace": "AWS/SQS", "MetricName": "ApproximateNumberOfMessagesVisible"}, "Period": 300, "Stat": "Maximum"}},
+        {
+            "Id": "m1",
+            "ReturnData": False,
+            "MetricStat": {
+                "Metric": {"Namespace": "AWS/SQS", "MetricName": "ApproximateNumberOfMessagesVisible"},
+                "Period": 300,
+                "Stat": "Maximum",
+            },
+        },
         {"Id": "expr", "Expression": "FILL(m1, 0)", "ReturnData": True},
     ],
 }
 METRIC_MATH_ALARM_SOURCE = f"METRIC_MATH_ALARM = json.loads({json.dumps(json.dumps(METRIC_MATH_ALARM))})"
 
 
-def _in_cloud_venv(script: str) -> dict:
+def _in_cloud_venv(script: str) -> Any:
     """Run `script` with MiniStack's interpreter; it prints one JSON document as its last line."""
     result = subprocess.run(
         [str(CLOUD_PYTHON), "-c", textwrap.dedent(script)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -73,7 +86,9 @@ def placeholder_behaviour() -> dict[str, bool]:
         import json
         from ministack.services import apigateway_v1 as apigw
         from ministack.services.cloudformation.provisioners import _RESOURCE_HANDLERS as H
-        """ + METRIC_MATH_ALARM_SOURCE + """
+        """
+        + METRIC_MATH_ALARM_SOURCE
+        + """
         api, _ = H["AWS::ApiGateway::RestApi"]["create"]("Api", {"Name": "probe"}, "t")
         root = next(iter(apigw._resources[api]))
         validator, _ = H["AWS::ApiGateway::RequestValidator"]["create"](
@@ -110,12 +125,11 @@ def test_each_shim_is_still_needed(native_types, node_sdk_stubs, placeholder_beh
 def test_every_resource_type_of_the_local_stage_can_be_provisioned(local, native_types):
     """A new stack that uses a type MiniStack cannot provision fails here, not halfway through `make local`."""
     used = {
-        resource["Type"]
-        for template in local.templates.values()
-        for resource in template.get("Resources", {}).values()
+        resource["Type"] for template in local.templates.values() for resource in template.get("Resources", {}).values()
     }
-    unprovisionable = sorted(t for t in used if t not in native_types and t not in compat.SHIMMED_TYPES
-                             and not t.startswith("Custom::"))
+    unprovisionable = sorted(
+        t for t in used if t not in native_types and t not in compat.SHIMMED_TYPES and not t.startswith("Custom::")
+    )
     assert unprovisionable == [], f"add a shim to localcloud/compat.py for: {unprovisionable}"
     assert {"AWS::DynamoDB::Table", "AWS::SQS::Queue"} <= used  # the synthesized app really was inspected
 
@@ -212,7 +226,12 @@ def test_shims_record_resources_in_ministacks_ec2_api():
     assert state["waf_logging"] == [True, "refused", "x"]
     assert state["default_sg"] == [1, 0, 0]  # allow-all egress revoked, no ingress left
     assert state["after_delete"] == {
-        "ingress": 0, "egress_to_web": 0, "flow": False, "nat": "deleted", "eip": False, "waf": None,
+        "ingress": 0,
+        "egress_to_web": 0,
+        "flow": False,
+        "nat": "deleted",
+        "eip": False,
+        "waf": None,
     }
 
 
@@ -266,7 +285,9 @@ def test_alarm_shim_stores_metric_math_alarms_and_leaves_plain_alarms_native():
         from localcloud import compat
         from ministack.services import cloudwatch
         from ministack.services.cloudformation.provisioners import _RESOURCE_HANDLERS as H
-        """ + METRIC_MATH_ALARM_SOURCE + """
+        """
+        + METRIC_MATH_ALARM_SOURCE
+        + """
         compat.install()
         math_name, _ = H["AWS::CloudWatch::Alarm"]["create"]("Math", METRIC_MATH_ALARM, "t")
         plain = {"MetricName": "Errors", "Namespace": "AWS/Lambda", "ComparisonOperator": "GreaterThanThreshold",
@@ -321,9 +342,66 @@ after_deregister = sorted((t["Id"], t.get("Port")) for t in alb._targets[tg])
 print(json.dumps({"registered": after_register, "left": after_deregister}))
 """
 
+# A REST API like the app's POST /orders (model, validator on body and header, the app's gateway-response
+# templates) on a MOCK integration, driven through MiniStack's own control and data planes.
+API_VALIDATION = """
+import asyncio, json
+from localcloud import compat
+from ministack.services import apigateway_v1 as apigw
+
+if PATCHED:
+    compat.install_runtime_patches()
+MODEL = {"type": "object", "required": ["customer_id", "items"], "properties": {
+    "customer_id": {"type": "string", "minLength": 1},
+    "items": {"type": "array", "minItems": 1, "items": {"type": "object", "required": ["quantity"],
+              "properties": {"quantity": {"type": "integer", "minimum": 1}}}}}}
+TEMPLATE = '{"message": "$context.error.message: $context.error.validationErrorString", "requestId": "$context.requestId"}'
+
+async def call(method, path, data):
+    status, _, body = await apigw.handle_request(method, path, {}, json.dumps(data).encode(), {})
+    assert status < 300, (method, path, status, body)
+    return json.loads(body) if body else {}
+
+async def probe():
+    api = (await call("POST", "/restapis", {"name": "probe"}))["id"]
+    root = (await call("GET", f"/restapis/{api}/resources", {}))["item"][0]["id"]
+    orders = (await call("POST", f"/restapis/{api}/resources/{root}", {"pathPart": "orders"}))["id"]
+    await call("POST", f"/restapis/{api}/models", {"name": "Order", "contentType": "application/json",
+                                                   "schema": json.dumps(MODEL)})
+    validator = (await call("POST", f"/restapis/{api}/requestvalidators", {
+        "name": "all", "validateRequestBody": True, "validateRequestParameters": True}))["id"]
+    await call("PUT", f"/restapis/{api}/resources/{orders}/methods/POST", {
+        "authorizationType": "NONE", "requestValidatorId": validator, "requestModels": {"application/json": "Order"},
+        "requestParameters": {"method.request.header.Idempotency-Key": True}})
+    await call("PUT", f"/restapis/{api}/resources/{orders}/methods/POST/integration", {
+        "type": "MOCK", "requestTemplates": {"application/json": '{"statusCode": 200}'}})
+    for response_type in ("BAD_REQUEST_BODY", "BAD_REQUEST_PARAMETERS", "DEFAULT_4XX"):
+        await call("PUT", f"/restapis/{api}/gatewayresponses/{response_type}", {
+            "statusCode": "400" if response_type != "DEFAULT_4XX" else "404",
+            "responseTemplates": {"application/json": TEMPLATE}})
+    await call("POST", f"/restapis/{api}/deployments", {"stageName": "v1"})
+    answers = {}
+    for name, path, body, headers in (
+        ("missing items", "/orders", {"customer_id": "c"}, {"Idempotency-Key": "k"}),
+        ("quantity 0", "/orders", {"customer_id": "c", "items": [{"quantity": 0}]}, {"Idempotency-Key": "k"}),
+        ("not JSON", "/orders", "{not json", {"Idempotency-Key": "k"}),
+        ("no Idempotency-Key", "/orders", {"customer_id": "c", "items": [{"quantity": 1}]}, {}),
+        ("valid", "/orders", {"customer_id": "c", "items": [{"quantity": 1}]}, {"Idempotency-Key": "k"}),
+        ("no such path", "/nowhere", {}, {}),
+    ):
+        raw = body if isinstance(body, str) else json.dumps(body)
+        status, response_headers, answer = await apigw.handle_execute(
+            api, "v1", "POST", path, {"Content-Type": "application/json", **headers}, raw.encode(), {})
+        answers[name] = [status, json.loads(answer), response_headers.get("x-amzn-requestid")]
+    return answers
+
+print(json.dumps(asyncio.run(probe())))
+"""
+
 PROBES = {
     compat.LAMBDA_ERROR_TYPE: LAMBDA_RAISING,
     compat.ALB_TARGET_PORT: ALB_TWO_PORTS,
+    compat.API_VALIDATION_ERROR_STRING: API_VALIDATION,
 }
 
 
@@ -338,6 +416,14 @@ def test_each_runtime_patch_is_still_needed(patch):
     if patch == compat.LAMBDA_ERROR_TYPE:
         assert unpatched["errorMessage"] == "retry me"
         assert unpatched["errorType"] == "Runtime.HandlerError", still_needed
+    elif patch == compat.API_VALIDATION_ERROR_STRING:
+        # MiniStack refuses the requests (and renders $context.error.message) but leaves the variable verbatim.
+        refused = {name: unpatched[name] for name in ("missing items", "quantity 0", "no Idempotency-Key")}
+        assert {name: status for name, (status, _body, _id) in refused.items()} == {name: 400 for name in refused}
+        assert unpatched["no Idempotency-Key"][1]["message"].startswith("Missing required request parameters")
+        assert all(
+            "$context.error.validationErrorString" in body["message"] for _status, body, _id in refused.values()
+        ), still_needed
     else:
         # Two ports of one host collapse into the first one registered; deregistering it empties the group.
         assert unpatched == {"registered": [["127.0.0.1", 8081]], "left": []}, still_needed
@@ -351,3 +437,92 @@ def test_alb_keeps_one_target_per_host_and_port_as_on_aws():
 def test_lambda_errors_carry_the_exception_class_name_as_on_aws():
     body = _in_cloud_venv("PATCHED = True\n" + LAMBDA_RAISING)
     assert body == {"errorMessage": "retry me", "errorType": "PaymentGatewayUnavailable"}
+
+
+def test_api_validation_errors_are_rendered_as_on_aws():
+    answers = _in_cloud_venv("PATCHED = True\n" + API_VALIDATION)
+    messages = {name: body["message"] for name, (_status, body, _id) in answers.items() if name != "valid"}
+    assert messages == {
+        "missing items": 'Invalid request body: [object has missing required properties (["items"])]',
+        "quantity 0": "Invalid request body: [numeric instance is lower than the required minimum (minimum: 1, found: 0)]",
+        "not JSON": "Invalid request body: [the request body is not valid JSON: Expecting property name enclosed in "
+        "double quotes]",
+        "no Idempotency-Key": "Missing required request parameters: [Idempotency-Key]: "
+        "Missing required request parameters: [Idempotency-Key]",
+        # Not a validation failure: the variable renders empty, as on AWS.
+        "no such path": "Missing Authentication Token: ",
+    }
+    assert answers["valid"][0] == 200
+    assert {
+        name: status for name, (status, _body, _id) in answers.items() if name not in ("valid", "no such path")
+    } == {name: 400 for name in ("missing items", "quantity 0", "not JSON", "no Idempotency-Key")}
+    assert all(body["requestId"] == request_id for name, (_s, body, request_id) in answers.items() if name != "valid")
+
+
+SCHEMA_ERRORS = """
+import json
+from localcloud import compat
+from ministack.services import apigateway_v1 as apigw
+
+ORDER = {"type": "object", "required": ["customer_id", "items"], "additionalProperties": False, "properties": {
+    "customer_id": {"type": "string", "minLength": 1, "maxLength": 4},
+    "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
+    "decision": {"type": "string", "enum": ["approve", "reject"]},
+    "items": {"type": "array", "minItems": 1, "maxItems": 2, "uniqueItems": True, "items": {
+        "type": "object", "required": ["quantity", "unit_price"], "properties": {
+            "quantity": {"type": "integer", "minimum": 1, "maximum": 100},
+            "unit_price": {"type": "number", "minimum": 0, "exclusiveMinimum": True, "multipleOf": 0.01}}}}}}
+DOCUMENTS = json.loads(DOCUMENTS_JSON)
+print(json.dumps([[apigw._json_schema_valid(ORDER, d, ORDER), compat.schema_errors(apigw, ORDER, d, ORDER)]
+                  for d in DOCUMENTS]))
+"""
+
+
+@pytest.mark.parametrize(
+    ("document", "errors"),
+    [
+        ({"customer_id": "c", "items": [{"quantity": 1, "unit_price": 1.5}]}, []),
+        ([], ['instance type (array) does not match any allowed primitive type (allowed: ["object"])']),
+        ({}, ['object has missing required properties (["customer_id","items"])']),
+        (
+            {"customer_id": "c", "items": [], "extra": 1, "more": 2},
+            ['object instance has properties which are not allowed by the schema: ["extra","more"]'],
+        ),
+        # The container passes, so its members are checked, in document order.
+        (
+            {"customer_id": "", "currency": "eur", "decision": "maybe", "items": []},
+            [
+                'string "" is too short (length: 0, required minimum: 1)',
+                'ECMA 262 regex "^[A-Z]{3}$" does not match input string "eur"',
+                'instance value ("maybe") not found in enum (possible values: ["approve","reject"])',
+                "array is too short: must have at least 1 elements but instance has 0 elements",
+            ],
+        ),
+        (
+            {"customer_id": "abcde", "items": [{"quantity": 1, "unit_price": 1}] * 3},
+            [
+                'string "abcde" is too long (length: 5, maximum allowed: 4)',
+                "array is too long: must have at most 2 elements but instance has 3 elements",
+                "array must not contain duplicate elements",
+            ],
+        ),
+        (
+            {"customer_id": "c", "items": [{"quantity": 1.5, "unit_price": 0}, {"quantity": 101, "unit_price": 0.005}]},
+            [
+                'instance type (number) does not match any allowed primitive type (allowed: ["integer"])',
+                "numeric instance is not strictly greater than the required minimum 0",
+                "numeric instance is greater than the required maximum (maximum: 100, found: 101)",
+                "remainder of division is not zero (0.005 / 0.01)",
+            ],
+        ),
+        (
+            {"customer_id": "c", "items": [{"quantity": True}]},
+            ['object has missing required properties (["unit_price"])'],
+        ),
+    ],
+    ids=["valid", "not an object", "missing", "unknown properties", "members", "lengths", "numbers", "bool member"],
+)
+def test_validation_messages_word_aws_validator_and_agree_with_ministack(document, errors):
+    [[valid, found]] = _in_cloud_venv(f"DOCUMENTS_JSON = {json.dumps(json.dumps([document]))}\n" + SCHEMA_ERRORS)
+    assert found == errors
+    assert valid is (errors == [])  # a message exactly when MiniStack's own check refuses

@@ -2,8 +2,9 @@
 
 from aws_cdk.assertions import Match
 
+from contracts.events import EVENT_TYPE_ATTRIBUTE, MESSAGE_ATTRIBUTES, SUBSCRIPTIONS
 from stacks.constructs.queue_with_dlq import QueueWithDlq
-from stacks.messaging_stack import CONSUMER_TIMEOUT, FANOUT_FILTERS
+from stacks.messaging_stack import CONSUMER_TIMEOUT
 
 
 def _queues(template):
@@ -25,10 +26,13 @@ def test_every_work_queue_has_a_dlq_long_polling_and_6x_visibility(sandbox):
         assert props["SqsManagedSseEnabled"] is True
 
 
-def test_fanout_subscriptions_filter_on_event_type(sandbox):
+def test_subscriptions_filter_on_the_contracts_event_types(sandbox):
+    """Generated from contracts.events.SUBSCRIPTIONS: one subscription per subscriber, each filtering on
+    the attribute every publisher sets, for exactly the event types the table gives it."""
     subs = sandbox.template("messaging").find_resources("AWS::SNS::Subscription")
-    policies = sorted(sorted(s["Properties"]["FilterPolicy"]["event_type"]) for s in subs.values())
-    assert policies == sorted(sorted(v) for v in FANOUT_FILTERS.values())
+    policies = sorted(sorted(s["Properties"]["FilterPolicy"][EVENT_TYPE_ATTRIBUTE]) for s in subs.values())
+    assert policies == sorted(sorted(v) for v in SUBSCRIPTIONS.values())
+    assert EVENT_TYPE_ATTRIBUTE in MESSAGE_ATTRIBUTES
     for sub in subs.values():
         assert sub["Properties"]["Protocol"] == "sqs"
         assert sub["Properties"]["RawMessageDelivery"] is True
@@ -49,11 +53,35 @@ def test_delay_queue_holds_orders_for_the_cancel_grace_period(sandbox):
     template.has_resource_properties("AWS::SQS::Queue", {"DelaySeconds": grace, "RedrivePolicy": Match.any_value()})
 
 
+def test_the_cancel_window_starts_from_the_topic_not_from_a_second_send(sandbox):
+    """No dual write: the delay queue is subscribed to OrderPlaced (raw), and no producer may send to it."""
+    messaging = sandbox.app.stacks["messaging"]
+    template = sandbox.template("messaging")
+    delay_queue = messaging.get_logical_id(messaging.cancel_delay_queue.queue.node.default_child)
+    (subscription,) = [
+        s["Properties"]
+        for s in template.find_resources("AWS::SNS::Subscription").values()
+        if s["Properties"]["Endpoint"] == {"Fn::GetAtt": [delay_queue, "Arn"]}
+    ]
+    assert subscription["FilterPolicy"] == {EVENT_TYPE_ATTRIBUTE: ["OrderPlaced"]}
+    assert subscription["RawMessageDelivery"] is True
+    for key in ("api", "backend"):
+        for policy in sandbox.template(key).find_resources("AWS::IAM::Policy").values():
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+                assert "OrderCancelWindowQueue" not in str(statement["Resource"]), (key, statement)
+
+
 def test_topic_is_encrypted_with_a_rotating_key_and_ssl_only(sandbox):
     template = sandbox.template("messaging")
     template.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
     template.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
     template.has_resource_properties(
         "AWS::SNS::TopicPolicy",
-        {"PolicyDocument": {"Statement": Match.array_with([Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})])}},
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})]
+                )
+            }
+        },
     )

@@ -29,7 +29,7 @@ def group_names(synthesized) -> dict[str, str]:
     return names
 
 
-def _peer(rule: dict, names: dict[str, str]) -> str:
+def _peer(rule: dict, names: dict[str, str]) -> str | None:
     for key in ("SourceSecurityGroupId", "DestinationSecurityGroupId"):
         if key in rule:
             return names[rule[key]["Fn::GetAtt"][0]]
@@ -45,12 +45,28 @@ def sg_rules(synthesized) -> set[tuple]:
         if resource["Type"] == "AWS::EC2::SecurityGroup" and resource_id in names:
             for direction, key in (("in", "SecurityGroupIngress"), ("out", "SecurityGroupEgress")):
                 for rule in props.get(key, []):
-                    rules.add((direction, names[resource_id], rule["IpProtocol"], rule.get("FromPort"),
-                               rule.get("ToPort"), _peer(rule, names)))
+                    rules.add(
+                        (
+                            direction,
+                            names[resource_id],
+                            rule["IpProtocol"],
+                            rule.get("FromPort"),
+                            rule.get("ToPort"),
+                            _peer(rule, names),
+                        )
+                    )
         elif resource["Type"] in ("AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroupEgress"):
             direction = "in" if resource["Type"].endswith("Ingress") else "out"
-            rules.add((direction, names[props["GroupId"]["Fn::GetAtt"][0]], props["IpProtocol"],
-                       props.get("FromPort"), props.get("ToPort"), _peer(props, names)))
+            rules.add(
+                (
+                    direction,
+                    names[props["GroupId"]["Fn::GetAtt"][0]],
+                    props["IpProtocol"],
+                    props.get("FromPort"),
+                    props.get("ToPort"),
+                    _peer(props, names),
+                )
+            )
     return rules
 
 
@@ -74,7 +90,7 @@ def test_three_subnet_tiers_each_spread_over_every_az(stage, request):
     synthesized = request.getfixturevalue(stage)
     config = synthesized.app.config
     subnets = _subnets(synthesized.templates["network"])
-    by_group: dict[str, list[dict]] = {}
+    by_group: dict[str | None, list[dict]] = {}  # None: a subnet without its group tag
     for subnet in subnets.values():
         by_group.setdefault(_tag(subnet, "aws-cdk:subnet-name"), []).append(subnet)
     assert set(by_group) == {PUBLIC_SUBNETS, APP_SUBNETS, DATA_SUBNETS}
@@ -97,14 +113,14 @@ def test_nat_gateway_count_follows_the_stage(stage, nat_gateways, request):
     synthesized.template("network").resource_count_is("AWS::EC2::NatGateway", nat_gateways)
 
 
-def _default_routes_by_subnet_group(template: dict) -> dict[str, set[str]]:
+def _default_routes_by_subnet_group(template: dict) -> dict[str | None, set[str]]:
     """subnet group -> targets of its 0.0.0.0/0 routes ("nat", "igw")."""
     resources = template["Resources"]
-    table_group = {}
+    table_group: dict[str, str | None] = {}
     for assoc in (r for r in resources.values() if r["Type"] == "AWS::EC2::SubnetRouteTableAssociation"):
         subnet = resources[assoc["Properties"]["SubnetId"]["Ref"]]
         table_group[assoc["Properties"]["RouteTableId"]["Ref"]] = _tag(subnet, "aws-cdk:subnet-name")
-    routes: dict[str, set[str]] = {group: set() for group in table_group.values()}
+    routes: dict[str | None, set[str]] = {group: set() for group in table_group.values()}
     for route in (r for r in resources.values() if r["Type"] == "AWS::EC2::Route"):
         props = route["Properties"]
         if props.get("DestinationCidrBlock") == ANYWHERE:
@@ -147,21 +163,36 @@ def _service_suffix(endpoint: dict) -> str:
 def test_endpoints_let_isolated_tiers_reach_aws_apis(stage, request):
     synthesized = request.getfixturevalue(stage)
     names = group_names(synthesized)
-    endpoints = [r for r in synthesized.templates["network"]["Resources"].values() if r["Type"] == "AWS::EC2::VPCEndpoint"]
+    endpoints = [
+        r for r in synthesized.templates["network"]["Resources"].values() if r["Type"] == "AWS::EC2::VPCEndpoint"
+    ]
     gateways = sorted(_service_suffix(e) for e in endpoints if e["Properties"]["VpcEndpointType"] == "Gateway")
     interfaces = [e for e in endpoints if e["Properties"]["VpcEndpointType"] == "Interface"]
     assert gateways == [".dynamodb", ".s3"]
     assert len(interfaces) == len(INTERFACE_ENDPOINTS)
     suffixes = {_service_suffix(e) for e in interfaces}
-    assert suffixes == {".ssm", ".ssmmessages", ".ec2messages", ".sns", ".sqs", ".secretsmanager", ".logs",
-                        ".monitoring", ".kms", ".sts"}
+    assert suffixes == {
+        ".ssm",
+        ".ssmmessages",
+        ".ec2messages",
+        ".sns",
+        ".sqs",
+        ".secretsmanager",
+        ".logs",
+        ".monitoring",
+        ".kms",
+        ".sts",
+    }
     for endpoint in interfaces:
         props = endpoint["Properties"]
         assert props["PrivateDnsEnabled"] is True
         assert [names[g["Fn::GetAtt"][0]] for g in props["SecurityGroupIds"]] == ["endpoints"]
     # The endpoints' group admits HTTPS from the two instance groups and nothing else.
     endpoint_ingress = {r for r in sg_rules(synthesized) if r[0] == "in" and r[1] == "endpoints"}
-    assert endpoint_ingress == {_tcp("in", "endpoints", 443, "web_instances"), _tcp("in", "endpoints", 443, "backend_instances")}
+    assert endpoint_ingress == {
+        _tcp("in", "endpoints", 443, "web_instances"),
+        _tcp("in", "endpoints", 443, "backend_instances"),
+    }
 
 
 def test_local_stage_has_no_endpoints(local):

@@ -40,8 +40,13 @@ def _alarms(synthesized) -> dict[str, dict]:
 def _metric_stats(alarm: dict) -> list[dict]:
     """The plain metrics an alarm evaluates (directly or inside metric math)."""
     if "MetricName" in alarm:
-        return [{"Namespace": alarm["Namespace"], "MetricName": alarm["MetricName"],
-                 "Dimensions": alarm.get("Dimensions", [])}]
+        return [
+            {
+                "Namespace": alarm["Namespace"],
+                "MetricName": alarm["MetricName"],
+                "Dimensions": alarm.get("Dimensions", []),
+            }
+        ]
     return [m["MetricStat"]["Metric"] for m in alarm.get("Metrics", []) if "MetricStat" in m]
 
 
@@ -71,12 +76,14 @@ def _dead_letter_queues(synthesized) -> set[Ref]:
         sources = [props.get("RedrivePolicy"), props.get("DeadLetterConfig")]
         sources += [t.get("DeadLetterConfig") for t in props.get("Targets", []) if isinstance(t, dict)]
         for source in filter(None, sources):
-            dlqs |= {r for r in assembly.refs(source, ref.stack)
-                     if assembly.resource(r).get("Type") == "AWS::SQS::Queue"}
+            dlqs |= {
+                r for r in assembly.refs(source, ref.stack) if assembly.resource(r).get("Type") == "AWS::SQS::Queue"
+            }
     return dlqs
 
 
 # --- the alarm topic -----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_alarm_topic_is_encrypted_with_a_key_cloudwatch_may_use_and_ssl_only(stage, request):
@@ -89,18 +96,31 @@ def test_alarm_topic_is_encrypted_with_a_key_cloudwatch_may_use_and_ssl_only(sta
     key = template.to_json()["Resources"][key_id]
     assert key["Properties"]["EnableKeyRotation"] is True
     cloudwatch_statements = [
-        s for s in key["Properties"]["KeyPolicy"]["Statement"]
+        s
+        for s in key["Properties"]["KeyPolicy"]["Statement"]
         if s.get("Principal", {}).get("Service") == "cloudwatch.amazonaws.com"
     ]
     assert cloudwatch_statements and {"kms:Decrypt", "kms:GenerateDataKey*"} <= set(cloudwatch_statements[0]["Action"])
-    template.has_resource_properties("AWS::SNS::TopicPolicy", {
-        "Topics": [{"Ref": topic_id}],
-        "PolicyDocument": {"Statement": Match.array_with([
-            Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}),
-            Match.object_like({"Effect": "Allow", "Action": "sns:Publish",
-                               "Principal": {"Service": "cloudwatch.amazonaws.com"}}),
-        ])},
-    })
+    template.has_resource_properties(
+        "AWS::SNS::TopicPolicy",
+        {
+            "Topics": [{"Ref": topic_id}],
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}),
+                        Match.object_like(
+                            {
+                                "Effect": "Allow",
+                                "Action": "sns:Publish",
+                                "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                            }
+                        ),
+                    ]
+                )
+            },
+        },
+    )
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -129,6 +149,7 @@ def test_email_subscription_only_when_an_address_is_configured(sandbox):
 
 # --- alarms per kind of resource -------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("stage", STAGES)
 def test_every_dead_letter_queue_alarms_on_its_first_message(stage, request):
     synthesized = request.getfixturevalue(stage)
@@ -136,8 +157,11 @@ def test_every_dead_letter_queue_alarms_on_its_first_message(stage, request):
     assert len(dlqs) >= 8, "fan-out, FIFO, delay, subscription and async-invoke DLQs"
     watched = _watched(synthesized, "AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName")
     for dlq in dlqs:
-        alarms = [a for a in watched.get(dlq, []) if a["Threshold"] == 1
-                  and a["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"]
+        alarms = [
+            a
+            for a in watched.get(dlq, [])
+            if a["Threshold"] == 1 and a["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+        ]
         assert alarms, f"no depth >= 1 alarm on DLQ {dlq.key}"
         assert alarms[0]["EvaluationPeriods"] == 1, "one message is enough: no waiting for more periods"
 
@@ -147,8 +171,11 @@ def test_every_work_queue_alarms_when_its_oldest_message_breaks_the_slo(stage, r
     synthesized = request.getfixturevalue(stage)
     assembly = Assembly(synthesized.outdir)
     dlqs = _dead_letter_queues(synthesized)
-    work_queues = {ref for ref, r in assembly.resources()
-                   if r["Type"] == "AWS::SQS::Queue" and "RedrivePolicy" in r.get("Properties", {}) and ref not in dlqs}
+    work_queues = {
+        ref
+        for ref, r in assembly.resources()
+        if r["Type"] == "AWS::SQS::Queue" and "RedrivePolicy" in r.get("Properties", {}) and ref not in dlqs
+    }
     assert len(work_queues) >= 5
     watched = _watched(synthesized, "AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName")
     for queue in work_queues:
@@ -158,19 +185,32 @@ def test_every_work_queue_alarms_when_its_oldest_message_breaks_the_slo(stage, r
 
 def test_queue_age_threshold_follows_the_config():
     template = _small_app(StageConfig(stage="sandbox", queue_age_slo_seconds=123))
-    template.has_resource_properties("AWS::CloudWatch::Alarm", {
-        "Threshold": 123,
-        "Metrics": Match.array_with([Match.object_like({"MetricStat": Match.object_like({
-            "Metric": Match.object_like({"MetricName": "ApproximateAgeOfOldestMessage"})})})]),
-    })
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "Threshold": 123,
+            "Metrics": Match.array_with(
+                [
+                    Match.object_like(
+                        {
+                            "MetricStat": Match.object_like(
+                                {"Metric": Match.object_like({"MetricName": "ApproximateAgeOfOldestMessage"})}
+                            )
+                        }
+                    )
+                ]
+            ),
+        },
+    )
 
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_every_lambda_function_alarms_on_errors_and_throttles(stage, request):
     synthesized = request.getfixturevalue(stage)
     assembly = Assembly(synthesized.outdir)
-    functions = {ref for ref, r in assembly.resources()
-                 if r["Type"] == "AWS::Lambda::Function" and not is_cdk_internal(ref, r)}
+    functions = {
+        ref for ref, r in assembly.resources() if r["Type"] == "AWS::Lambda::Function" and not is_cdk_internal(ref, r)
+    }
     assert len(functions) >= 10
     for metric in ("Errors", "Throttles"):
         watched = _watched(synthesized, "AWS/Lambda", metric, "FunctionName")
@@ -184,7 +224,9 @@ def test_failed_and_timed_out_checkouts_alarm(stage, request):
     machine = Ref(workflow.artifact_id, workflow.get_logical_id(workflow.state_machine.node.default_child))
     for metric in ("ExecutionsFailed", "ExecutionsTimedOut"):
         alarms = _watched(synthesized, "AWS/States", metric, "StateMachineArn").get(machine, [])
-        assert [a for a in alarms if a["Threshold"] == 1 and a["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"], metric
+        assert [
+            a for a in alarms if a["Threshold"] == 1 and a["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+        ], metric
     # A compensated checkout fails too (Fail state CheckoutCancelled): the failed-executions alarm must say
     # so and tell the two cases apart, or every declined card reads as broken compensation.
     [failed] = _watched(synthesized, "AWS/States", "ExecutionsFailed", "StateMachineArn")[machine]
@@ -197,8 +239,7 @@ def test_failed_and_timed_out_checkouts_alarm(stage, request):
 def test_api_5xx_rate_alarm_is_a_percentage_of_requests(sandbox):
     api = sandbox.app.stacks["api"]
     rest_api = Ref(api.artifact_id, api.get_logical_id(api.rest_api.node.default_child))
-    alarms = [a for a in _alarms(sandbox).values()
-              if any(m["MetricName"] == "5XXError" for m in _metric_stats(a))]
+    alarms = [a for a in _alarms(sandbox).values() if any(m["MetricName"] == "5XXError" for m in _metric_stats(a))]
     assert len(alarms) == 1
     [alarm] = alarms
     expression = next(m for m in alarm["Metrics"] if "Expression" in m)
@@ -209,7 +250,8 @@ def test_api_5xx_rate_alarm_is_a_percentage_of_requests(sandbox):
     api_name = next(d for d in stat["Metric"]["Dimensions"] if d["Name"] == "ApiName")
     # The dimension is the REST API's name, which the API stack sets from the stage config.
     assert api_name["Value"] == sandbox.app.config.stack_name("api") or rest_api in set(
-        Assembly(sandbox.outdir).refs(api_name["Value"], sandbox.app.stacks["observability"].artifact_id))
+        Assembly(sandbox.outdir).refs(api_name["Value"], sandbox.app.stacks["observability"].artifact_id)
+    )
 
 
 @pytest.mark.parametrize("tier", ["web", "backend"])
@@ -225,9 +267,14 @@ def test_each_tier_alarms_on_unhealthy_hosts_and_5xx(sandbox, tier):
 
 # --- the dashboard ---------------------------------------------------------------------------------
 
+
 def test_one_dashboard_with_a_widget_for_every_category(sandbox):
-    dashboards = [r for t in sandbox.templates.values() for r in t["Resources"].values()
-                  if r["Type"] == "AWS::CloudWatch::Dashboard"]
+    dashboards = [
+        r
+        for t in sandbox.templates.values()
+        for r in t["Resources"].values()
+        if r["Type"] == "AWS::CloudWatch::Dashboard"
+    ]
     assert len(dashboards) == 1, "one dashboard for the whole system"
     body = json.dumps(dashboards[0]["Properties"]["DashboardBody"])
     expected = {
@@ -243,7 +290,13 @@ def test_one_dashboard_with_a_widget_for_every_category(sandbox):
         expected["ALB"] = ["RequestCount", "HTTPCode_ELB_5XX_Count", "TargetResponseTime", "HealthyHostCount"]
         expected["ASG"] = ["GroupDesiredCapacity", "GroupInServiceInstances"]
     if "sessions" in sandbox.templates:
-        expected["ElastiCache"] = ["AWS/ElastiCache", "CPUUtilization", "FreeableMemory", "CurrConnections", "Evictions"]
+        expected["ElastiCache"] = [
+            "AWS/ElastiCache",
+            "CPUUtilization",
+            "FreeableMemory",
+            "CurrConnections",
+            "Evictions",
+        ]
     for category, needles in expected.items():
         missing = [n for n in needles if n not in body]
         assert missing == [], f"{category}: no widget for {missing}"
@@ -251,50 +304,70 @@ def test_one_dashboard_with_a_widget_for_every_category(sandbox):
 
 # --- scaling -------------------------------------------------------------------------------------
 
+
 def test_no_auto_scaling_group_consumes_a_queue(sandbox):
     """Backlog-per-instance scaling is needed only where an ASG consumes a queue. Here Lambdas do;
     if an ASG ever gets sqs:ReceiveMessage, it needs a backlog-per-instance scaling policy."""
     graph = build_graph(sandbox.outdir)
     consuming = [
-        (graph.nodes[s].label, graph.nodes[t].label) for (s, t), edge in graph.edges.items()
+        (graph.nodes[s].label, graph.nodes[t].label)
+        for (s, t), edge in graph.edges.items()
         if graph.nodes[s].resource_type == "AWS::AutoScaling::AutoScalingGroup"
-        and graph.nodes[t].resource_type == "AWS::SQS::Queue" and "consume" in edge.labels
+        and graph.nodes[t].resource_type == "AWS::SQS::Queue"
+        and "consume" in edge.labels
     ]
     assert consuming == []
 
 
 def test_web_tier_scales_on_cpu_and_request_count(sandbox):
-    policies = sandbox.template("web").find_resources("AWS::AutoScaling::ScalingPolicy",
-                                                      {"Properties": {"PolicyType": "TargetTrackingScaling"}})
-    metrics = {p["Properties"]["TargetTrackingConfiguration"]["PredefinedMetricSpecification"]["PredefinedMetricType"]
-               for p in policies.values()}
+    policies = sandbox.template("web").find_resources(
+        "AWS::AutoScaling::ScalingPolicy", {"Properties": {"PolicyType": "TargetTrackingScaling"}}
+    )
+    metrics = {
+        p["Properties"]["TargetTrackingConfiguration"]["PredefinedMetricSpecification"]["PredefinedMetricType"]
+        for p in policies.values()
+    }
     assert {"ASGAverageCPUUtilization", "ALBRequestCountPerTarget"} <= metrics
 
 
 # --- access logs (built by the ALB and API owners; asserted here because operations rely on them) --
 
+
 def test_api_stage_writes_access_logs(sandbox):
-    sandbox.template("api").has_resource_properties("AWS::ApiGateway::Stage", {
-        "AccessLogSetting": {"DestinationArn": Match.any_value(), "Format": Match.string_like_regexp("requestId")},
-    })
+    sandbox.template("api").has_resource_properties(
+        "AWS::ApiGateway::Stage",
+        {
+            "AccessLogSetting": {"DestinationArn": Match.any_value(), "Format": Match.string_like_regexp("requestId")},
+        },
+    )
 
 
 @pytest.mark.parametrize("tier", ["web", "backend"])
 def test_load_balancers_write_access_logs(sandbox, tier):
-    sandbox.template(tier).has_resource_properties("AWS::ElasticLoadBalancingV2::LoadBalancer", {
-        "LoadBalancerAttributes": Match.array_with([{"Key": "access_logs.s3.enabled", "Value": "true"}]),
-    })
+    sandbox.template(tier).has_resource_properties(
+        "AWS::ElasticLoadBalancingV2::LoadBalancer",
+        {
+            "LoadBalancerAttributes": Match.array_with([{"Key": "access_logs.s3.enabled", "Value": "true"}]),
+        },
+    )
 
 
 # --- helpers -------------------------------------------------------------------------------------
+
 
 def _small_app(config: StageConfig) -> Template:
     """The observability stack over one queue pair: fast, and lets a test vary the config."""
     app = cdk.App()
     source = cdk.Stack(app, "Source")
     dlq = sqs.Queue(source, "Dlq", enforce_ssl=True)
-    queue = sqs.Queue(source, "Queue", enforce_ssl=True, visibility_timeout=Duration.seconds(30),
-                      dead_letter_queue=sqs.DeadLetterQueue(queue=dlq, max_receive_count=3))
-    stack = ObservabilityStack(app, "Observability", config=config,
-                               system=MonitoredSystem(queues=[WatchedQueue("orders", queue, dlq)]))
+    queue = sqs.Queue(
+        source,
+        "Queue",
+        enforce_ssl=True,
+        visibility_timeout=Duration.seconds(30),
+        dead_letter_queue=sqs.DeadLetterQueue(queue=dlq, max_receive_count=3),
+    )
+    stack = ObservabilityStack(
+        app, "Observability", config=config, system=MonitoredSystem(queues=[WatchedQueue("orders", queue, dlq)])
+    )
     return Template.from_stack(stack)

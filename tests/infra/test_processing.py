@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from stacks.data_stack import HANDOFF_PREFIX
+from contracts.handoff import INCOMING_PREFIX as HANDOFF_PREFIX
 from stacks.processing_stack import BATCH_SIZE, MIN_MAX_CONCURRENCY
+from stacks.processing_stack import CONSUMERS as CONSUMER_TABLE
 
 CONSUMERS = {"fulfilment", "notification", "analytics", "order_finaliser", "inventory_ledger"}
 
@@ -24,7 +25,10 @@ def cross_stack_target(synthesized, value) -> tuple[str, dict]:
     if "Fn::GetStackOutput" in value:
         ref = value["Fn::GetStackOutput"]
         for key, template in synthesized.templates.items():
-            if ref["OutputName"] in template.get("Outputs", {}) and template_stack_name(synthesized, key) == ref["StackName"]:
+            if (
+                ref["OutputName"] in template.get("Outputs", {})
+                and template_stack_name(synthesized, key) == ref["StackName"]
+            ):
                 return key, template["Outputs"][ref["OutputName"]]["Value"]
     if "Fn::ImportValue" in value:
         for key, template in synthesized.templates.items():
@@ -115,8 +119,27 @@ def test_visibility_timeout_is_at_least_six_consumer_timeouts(stage, request):
 def test_each_consumer_runs_its_design_handler(sandbox):
     consumers = sandbox.app.stacks["processing"].consumers
     assert set(consumers) == CONSUMERS
-    handlers = {f["Properties"]["Handler"] for f in resources(sandbox.templates["processing"], "AWS::Lambda::Function").values()}
-    assert {f"{name}.handler.lambda_handler" for name in CONSUMERS} | {"handoff_ingest.handler.lambda_handler"} == handlers
+    handlers = {
+        f["Properties"]["Handler"] for f in resources(sandbox.templates["processing"], "AWS::Lambda::Function").values()
+    }
+    assert {handler for handler, _actions, _prefix in CONSUMER_TABLE.values()} | {
+        "handoff.handlers.ingest.lambda_handler"
+    } == handlers
+
+
+def test_each_consumer_touches_only_its_own_partitions_of_the_orders_table(sandbox):
+    """Least privilege on the single table: item actions limited by `dynamodb:LeadingKeys` to the key
+    prefixes the consumer's repository writes, never a table-wide grant, never a Scan."""
+    processing = sandbox.app.stacks["processing"]
+    template = sandbox.templates["processing"]
+    for name, function in processing.consumers.items():
+        _handler, actions, prefix = CONSUMER_TABLE[name]
+        role = processing.get_logical_id(function.role.node.default_child)
+        table_statements = [s for s in statements(template, role) if "OrdersTable" in str(s["Resource"])]
+        assert len(table_statements) == 1, (name, table_statements)
+        (statement,) = table_statements
+        assert sorted(actions_of([statement])) == sorted(f"dynamodb:{action}" for action in actions), name
+        assert statement["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{prefix}*"]}}
 
 
 def test_consumers_cannot_touch_the_inventory_table_or_publish(sandbox):
@@ -153,7 +176,9 @@ def test_handoff_ingest_runs_every_minute_with_a_dead_letter_queue(sandbox):
     (rule,) = resources(template, "AWS::Events::Rule").values()
     assert rule["Properties"]["ScheduleExpression"] == "rate(1 minute)"
     (target,) = rule["Properties"]["Targets"]
-    ingest_id = sandbox.app.stacks["processing"].get_logical_id(sandbox.app.stacks["processing"].handoff_ingest.node.default_child)
+    ingest_id = sandbox.app.stacks["processing"].get_logical_id(
+        sandbox.app.stacks["processing"].handoff_ingest.node.default_child
+    )
     assert logical_id(target["Arn"]) == ingest_id
     assert "DeadLetterConfig" in target and target["RetryPolicy"]["MaximumRetryAttempts"] >= 1
     function = template["Resources"][ingest_id]["Properties"]

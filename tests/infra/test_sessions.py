@@ -108,8 +108,10 @@ def test_discovery_parameters_publish_endpoint_and_secret_arn(stage, request):
     group_id, _ = _only(template, "AWS::ElastiCache::ReplicationGroup")
     secret_id, _ = _only(template, "AWS::SecretsManager::Secret")
     assert parameters[config.parameter_name("discovery", "redis-endpoint")] == {
-        "Fn::Join": [":", [{"Fn::GetAtt": [group_id, "PrimaryEndPoint.Address"]},
-                           {"Fn::GetAtt": [group_id, "PrimaryEndPoint.Port"]}]]
+        "Fn::Join": [
+            ":",
+            [{"Fn::GetAtt": [group_id, "PrimaryEndPoint.Address"]}, {"Fn::GetAtt": [group_id, "PrimaryEndPoint.Port"]}],
+        ]
     }
     # The ARN, not the value: readers fetch the token from Secrets Manager with their own grant.
     assert parameters[config.parameter_name("discovery", "redis-auth-secret-arn")] == {"Ref": secret_id}

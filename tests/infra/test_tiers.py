@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import cast
 
 import pytest
-from aws_cdk import Stack
+from aws_cdk import DockerImage, Stack
 from aws_cdk import aws_ec2 as ec2
 
 from stacks.constructs.platform_pip import manylinux_platform, pip_download_command
@@ -18,6 +19,8 @@ from tests.infra.conftest import synthesize
 STAGES = ["sandbox", "production", "local"]
 TIERS = ["web", "backend"]
 CERTIFICATE_ARN = "arn:aws:acm:us-east-1:111111111111:certificate/00000000-0000-0000-0000-000000000000"
+# The local bundlers never read the Docker image CDK hands them (their point is to need none).
+NO_IMAGE = cast(DockerImage, None)
 
 
 @pytest.fixture(scope="module")
@@ -96,8 +99,13 @@ def test_session_manager_is_the_only_way_in_and_grants_nothing_else(tier, sandbo
     assert "ManagedPolicyArns" not in props
     [inline] = props["Policies"]
     granted = {a for s in inline["PolicyDocument"]["Statement"] for a in actions(s)}
-    assert granted == {"ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
-                       "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel", "ssm:UpdateInstanceInformation"}
+    assert granted == {
+        "ssmmessages:CreateControlChannel",
+        "ssmmessages:CreateDataChannel",
+        "ssmmessages:OpenControlChannel",
+        "ssmmessages:OpenDataChannel",
+        "ssm:UpdateInstanceInformation",
+    }
     # Port 22 is not open anywhere (the security-group chain is asserted in test_network).
     assert '"FromPort": 22' not in json.dumps(sandbox.templates["network"])
 
@@ -148,13 +156,16 @@ def test_auto_scaling_group_spans_app_subnets_and_heals_on_elb_health(stage, tie
     )
 
 
-@pytest.mark.parametrize("tier,metrics", [("web", {"ASGAverageCPUUtilization", "ALBRequestCountPerTarget"}),
-                                          ("backend", {"ASGAverageCPUUtilization"})])
+@pytest.mark.parametrize(
+    "tier,metrics",
+    [("web", {"ASGAverageCPUUtilization", "ALBRequestCountPerTarget"}), ("backend", {"ASGAverageCPUUtilization"})],
+)
 def test_target_tracking_scaling(tier, metrics, sandbox):
     policies = resources(sandbox, tier, "AWS::AutoScaling::ScalingPolicy").values()
     tracking = {
-        p["Properties"]["TargetTrackingConfiguration"]["PredefinedMetricSpecification"]["PredefinedMetricType"]:
-            p["Properties"]["TargetTrackingConfiguration"]["TargetValue"]
+        p["Properties"]["TargetTrackingConfiguration"]["PredefinedMetricSpecification"]["PredefinedMetricType"]: p[
+            "Properties"
+        ]["TargetTrackingConfiguration"]["TargetValue"]
         for p in policies
         if p["Properties"]["PolicyType"] == "TargetTrackingScaling"
     }
@@ -175,7 +186,10 @@ def test_target_group_health_checks_the_service(tier, sandbox):
 
 
 def _listeners(synthesized, tier) -> dict[int, dict]:
-    return {l["Properties"]["Port"]: l["Properties"] for l in resources(synthesized, tier, "AWS::ElasticLoadBalancingV2::Listener").values()}
+    return {
+        lsn["Properties"]["Port"]: lsn["Properties"]
+        for lsn in resources(synthesized, tier, "AWS::ElasticLoadBalancingV2::Listener").values()
+    }
 
 
 def test_backend_alb_is_internal_in_app_subnets_and_forwards_http(sandbox):
@@ -244,7 +258,9 @@ def test_alb_drops_invalid_headers_and_logs_to_a_locked_down_bucket(stage, tier,
 
 def test_backend_may_only_put_objects_under_incoming_in_the_handoff_bucket(sandbox):
     handoff = logical_id(sandbox.app.stacks["data"].handoff_bucket)
-    touching = [s for s in role_statements(sandbox, "backend") if any(handoff in n for n in output_names(s["Resource"]))]
+    touching = [
+        s for s in role_statements(sandbox, "backend") if any(handoff in n for n in output_names(s["Resource"]))
+    ]
     assert len(touching) == 1
     [statement] = touching
     assert actions(statement) == ["s3:PutObject"]
@@ -255,16 +271,24 @@ def test_backend_role_grants_exactly_its_producer_calls(sandbox):
     config = sandbox.app.config
     statements = role_statements(sandbox, "backend")
     granted = {a for s in statements for a in actions(s)}
-    assert {"sns:Publish", "sqs:SendMessage", "dynamodb:GetItem", "ssm:GetParametersByPath", "s3:PutObject"} <= granted
+    assert {"sns:Publish", "dynamodb:GetItem", "ssm:GetParametersByPath", "s3:PutObject"} <= granted
     # The backend keeps no sessions: no cache AUTH token (and no security-group path to the cache).
     assert not {a for a in granted if a.startswith("secretsmanager:")}
     # Reads orders, never writes them (the fulfilment consumer owns order records).
     assert not {a for a in granted if a.startswith("dynamodb:") and ("Put" in a or "Update" in a or "Delete" in a)}
-    assert not {a for a in granted if a.startswith("sqs:") and a not in {"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}}
+    # Publishes one event and sends nothing: the cancel window subscribes to the topic (no dual write).
+    assert not {a for a in granted if a.startswith("sqs:")}
+    # Order records only (the GET route), by leading key.
+    [table] = [s for s in statements if any(a.startswith("dynamodb:") for a in actions(s))]
+    assert actions(table) == ["dynamodb:GetItem"]
+    assert table["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["ORDER#*"]}}
     ssm = [s for s in statements if any(a.startswith("ssm:") for a in actions(s))]
     assert len(ssm) == 1
     paths = [r["Fn::Join"][1][-1] for r in ssm[0]["Resource"]]
-    assert paths == [f":parameter{config.parameter_name('discovery')}", f":parameter{config.parameter_name('discovery')}/*"]
+    assert paths == [
+        f":parameter{config.parameter_name('discovery')}",
+        f":parameter{config.parameter_name('discovery')}/*",
+    ]
 
 
 def test_web_role_reads_discovery_secret_and_assets_and_publishes_nothing(sandbox):
@@ -282,9 +306,7 @@ def test_web_role_reads_discovery_secret_and_assets_and_publishes_nothing(sandbo
 
 @pytest.mark.parametrize("tier", TIERS)
 def test_instances_read_exactly_their_own_service_bundle(tier, sandbox):
-    bootstrap = [
-        (s, r) for s in role_statements(sandbox, tier) for r in resource_list(s) if "cdk-" in json.dumps(r)
-    ]
+    bootstrap = [(s, r) for s in role_statements(sandbox, tier) for r in resource_list(s) if "cdk-" in json.dumps(r)]
     assert len(bootstrap) == 1
     [(statement, resource)] = bootstrap
     assert actions(statement) == ["s3:GetObject"]
@@ -310,7 +332,8 @@ def test_user_data_installs_the_bundle_and_supervises_the_service_with_systemd(s
         f"ExecStart=/opt/storefront/venv/bin/python -m services.{tier}",
         f"Environment=SERVICE_PORT={APP_PORT}",
         f"Environment=DISCOVERY_PREFIX={synthesized.app.config.parameter_name('discovery')}",
-        'Environment=AWS_REGION={"Ref": "AWS::Region"}' if synthesized.app.config.region is None
+        'Environment=AWS_REGION={"Ref": "AWS::Region"}'
+        if synthesized.app.config.region is None
         else f"Environment=AWS_REGION={synthesized.app.config.region}",
         "User=storefront",
     ):
@@ -327,11 +350,14 @@ def test_backend_publishes_its_discovery_parameters(sandbox):
         p["Properties"]["Name"].removeprefix(config.parameter_name("discovery") + "/"): p["Properties"]["Value"]
         for p in resources(sandbox, "backend", "AWS::SSM::Parameter").values()
     }
-    assert set(parameters) == {"backend-url", "order-events-topic-arn", "cancel-queue-url", "orders-table", "handoff-bucket"}
+    assert set(parameters) == {"backend-url", "order-events-topic-arn", "orders-table", "handoff-bucket"}
     assert parameters["backend-url"] == {"Fn::Join": ["", ["http://", {"Fn::GetAtt": [balancer_id, "DNSName"]}]]}
     data, messaging = sandbox.app.stacks["data"], sandbox.app.stacks["messaging"]
-    for name, construct in (("orders-table", data.orders_table), ("handoff-bucket", data.handoff_bucket),
-                            ("order-events-topic-arn", messaging.order_events_topic)):
+    for name, construct in (
+        ("orders-table", data.orders_table),
+        ("handoff-bucket", data.handoff_bucket),
+        ("order-events-topic-arn", messaging.order_events_topic),
+    ):
         assert any(logical_id(construct) in n for n in output_names(parameters[name])), name
 
 
@@ -350,7 +376,12 @@ def test_wheels_are_downloaded_for_the_instance_platform_not_the_build_machine()
 
 def test_bundler_ships_the_services_without_tests_or_bytecode(tmp_path):
     source = tmp_path / "services"
-    for path in ("web/__main__.py", "web/tests/test_app.py", "web/__pycache__/app.cpython-311.pyc", "tests/conftest.py"):
+    for path in (
+        "web/__main__.py",
+        "web/tests/test_app.py",
+        "web/__pycache__/app.cpython-311.pyc",
+        "tests/conftest.py",
+    ):
         (source / path).parent.mkdir(parents=True, exist_ok=True)
         (source / path).write_text("")
     (source / "requirements.txt").write_text("# no third-party packages: pip has nothing to fetch\n")
@@ -361,7 +392,7 @@ def test_bundler_ships_the_services_without_tests_or_bytecode(tmp_path):
     output = tmp_path / "bundle"
     output.mkdir()
     bundler = ServiceBundler(source, platform="manylinux2014_x86_64", shared_packages=(contracts,))
-    assert bundler.try_bundle(str(output), image=None) is True
+    assert bundler.try_bundle(str(output), image=NO_IMAGE) is True
     shipped = sorted(str(p.relative_to(output)) for p in output.rglob("*") if p.is_file())
     assert shipped == ["contracts/__init__.py", f"{PACKAGE_DIR}/requirements.txt", f"{PACKAGE_DIR}/web/__main__.py"]
 
@@ -369,5 +400,5 @@ def test_bundler_ships_the_services_without_tests_or_bytecode(tmp_path):
 def test_bundler_refuses_a_missing_requirements_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="requirements"):
         ServiceBundler(tmp_path, platform="manylinux2014_x86_64", shared_packages=()).try_bundle(
-            str(tmp_path / "out"), image=None
+            str(tmp_path / "out"), image=NO_IMAGE
         )

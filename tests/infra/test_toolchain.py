@@ -10,12 +10,19 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-CLI_ENV = {**os.environ, "PATH": os.pathsep.join([str(ROOT / "node_modules" / ".bin"), str(Path(sys.executable).parent), os.environ["PATH"]]),
-           "CDK_DISABLE_CLI_TELEMETRY": "true"}
+CLI_ENV = {
+    **os.environ,
+    "PATH": os.pathsep.join(
+        [str(ROOT / "node_modules" / ".bin"), str(Path(sys.executable).parent), os.environ["PATH"]]
+    ),
+    "CDK_DISABLE_CLI_TELEMETRY": "true",
+}
 
 
 def _version(text: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in re.search(r"(\d+)\.(\d+)\.(\d+)", text).groups())
+    match = re.search(r"(\d+)\.(\d+)\.(\d+)", text)
+    assert match, f"no version in {text!r}"
+    return tuple(int(x) for x in match.groups())
 
 
 def test_node_22_comes_first_on_path():
@@ -36,7 +43,11 @@ def test_cli_synth_prints_no_node_warning_banner():
     outdir = tempfile.mkdtemp(prefix="cdk.out.cli.")
     result = subprocess.run(
         ["cdk", "synth", "-c", "stage=sandbox", "-o", outdir, "-q", "Data"],
-        cwd=ROOT, env=CLI_ENV, capture_output=True, text=True, timeout=600,
+        cwd=ROOT,
+        env=CLI_ENV,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output

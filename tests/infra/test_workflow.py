@@ -4,11 +4,12 @@ failure routed into compensation, a callback task with a timeout, full logging a
 from __future__ import annotations
 
 import json
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
-from stacks.workflow_stack import APPROVAL_THRESHOLD, CHECKOUT_TASKS
+from contracts.tables import ORDER_PREFIX
+from stacks.workflow_stack import APPROVAL_THRESHOLD, CHECKOUT_TASKS, ORDER_ITEM_ACTIONS
 from tests.infra.test_processing import actions_of, cross_stack_target, logical_id, resources, statements
 
 TOKEN = "<token>"
@@ -69,8 +70,15 @@ def test_happy_path_order(asl, states):
 def test_every_task_retries_with_exponential_backoff_and_full_jitter(states):
     tasks = {name: s for name, s in states.items() if s["Type"] == "Task"}
     assert set(tasks) == {
-        "ReserveItem", "ChargePayment", "QuoteShipping", "AwaitApproval", "ShipOrder", "MarkCompleted",
-        "RefundPayment", "ReleaseItem", "MarkCancelled",
+        "ReserveItem",
+        "ChargePayment",
+        "QuoteShipping",
+        "AwaitApproval",
+        "ShipOrder",
+        "MarkCompleted",
+        "RefundPayment",
+        "ReleaseItem",
+        "MarkCancelled",
     }
     for name, task in tasks.items():
         assert task.get("Retry"), name
@@ -80,6 +88,20 @@ def test_every_task_retries_with_exponential_backoff_and_full_jitter(states):
             assert retry["MaxDelaySeconds"] > 0, name
             assert "States.ALL" not in retry["ErrorEquals"], f"{name} must not retry business errors"
             assert "Lambda.TooManyRequestsException" in retry["ErrorEquals"], name
+
+
+def test_retry_and_catch_error_names_are_the_contracts_exception_classes(states):
+    """Lambda reports an exception's class name as errorType; the rules must name the same classes, so
+    renaming one in contracts/errors.py renames the rule (and this test sees a stale literal)."""
+    from contracts.errors import BUSINESS_ERRORS, TRANSIENT_ERRORS, ApprovalRejected, StorefrontError
+
+    named = {
+        e for s in states.values() for rule in s.get("Retry", []) + s.get("Catch", []) for e in rule["ErrorEquals"]
+    }
+    named |= {c["StringEquals"] for s in states.values() for c in s.get("Choices", []) if "StringEquals" in c}
+    ours = {e for e in named if not e.startswith(("States.", "Lambda."))}
+    assert ours == {cls.__name__ for cls in (*BUSINESS_ERRORS, *TRANSIENT_ERRORS, ApprovalRejected)}
+    assert all(issubclass(cls, StorefrontError) for cls in (*BUSINESS_ERRORS, *TRANSIENT_ERRORS, ApprovalRejected))
 
 
 def test_payment_retries_gateway_outages_and_catches_declines(states):
@@ -124,7 +146,7 @@ def test_a_failed_parallel_refunds_unless_the_charge_was_declined(states):
 def test_approval_waits_for_a_task_token_with_the_configured_timeout(stage, request):
     synthesized = request.getfixturevalue(stage)
     states = dict(all_states(definition(synthesized)["States"]))
-    (name, approval), = [(n, s) for n, s in states.items() if s.get("Resource", "").endswith(".waitForTaskToken")]
+    ((name, approval),) = [(n, s) for n, s in states.items() if s.get("Resource", "").endswith(".waitForTaskToken")]
     assert approval["Resource"] == f"arn:{TOKEN}:states:::lambda:invoke.waitForTaskToken"
     assert approval["TimeoutSeconds"] == synthesized.app.config.approval_timeout_seconds
     assert approval["Parameters"]["Payload"] == {"task_token.$": "$$.Task.Token", "order_id.$": "$.order_id"}
@@ -150,7 +172,9 @@ def test_task_functions_are_the_design_handlers(sandbox):
     assert set(functions) == {*CHECKOUT_TASKS, "request_approval"}
     template = sandbox.templates["workflow"]
     handlers = {f["Properties"]["Handler"] for f in resources(template, "AWS::Lambda::Function").values()}
-    assert handlers == {f"checkout.handler.{t}" for t in CHECKOUT_TASKS} | {"approvals.handler.request_approval"}
+    assert handlers == {f"checkout.handlers.tasks.{t}" for t in CHECKOUT_TASKS} | {
+        "checkout.handlers.approvals.request_approval"
+    }
 
 
 def test_task_permissions_are_least_privilege(sandbox):
@@ -160,13 +184,23 @@ def test_task_permissions_are_least_privilege(sandbox):
     stack = sandbox.app.stacks["workflow"]
     fifo_sender = set()
     for name, function in stack.task_functions.items():
-        role_id = logical_id(template["Resources"][stack.get_logical_id(function.node.default_child)]["Properties"]["Role"])
+        role_id = logical_id(
+            template["Resources"][stack.get_logical_id(function.node.default_child)]["Properties"]["Role"]
+        )
         stmts = statements(template, role_id)
         resources_by_action = [(actions_of([s]), s["Resource"]) for s in stmts]
         inventory_actions = set().union(*(a for a, r in resources_by_action if "InventoryTable" in str(r)))
         assert bool(inventory_actions) == (name in {"reserve_item", "release_item", "ship_order"}), name
-        if name == "ship_order":
-            assert inventory_actions == {"dynamodb:UpdateItem"}
+        if inventory_actions:  # stock moves are conditional updates of the SKU's item, nothing else
+            assert inventory_actions == {"dynamodb:UpdateItem"}, name
+        # The order's own partition only, with exactly the item actions its step performs.
+        order_items = [s for s in stmts if "OrdersTable" in str(s["Resource"])]
+        if name in ORDER_ITEM_ACTIONS:
+            (statement,) = order_items
+            assert actions_of([statement]) == {f"dynamodb:{a}" for a in ORDER_ITEM_ACTIONS[name]}, name
+            assert statement["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{ORDER_PREFIX}*"]}}
+        else:
+            assert order_items == [], name  # quote_shipping reads nothing
         assert ("sns:Publish" in actions_of(stmts)) == (name == "ship_order"), name
         for actions, resource in resources_by_action:
             if "sqs:SendMessage" in actions and "AsyncInvokeFailures" not in str(resource):

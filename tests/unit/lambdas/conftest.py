@@ -11,27 +11,27 @@ import importlib
 import json
 import sys
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
 
-from tests.unit.lambdas.helpers import ACCOUNT, REGION, sqs_record
+from contracts.events import EVENT_TYPE_ATTRIBUTE, SUBSCRIPTIONS
+from plumbing import aws as plumbing_aws
+from tests.unit.lambdas.helpers import ACCOUNT, HANDLER_MODULES, REGION, sqs_record
 
-# Mirrors stacks/messaging_stack.py FANOUT_FILTERS (tests/infra asserts the stack's own copy).
-FANOUT_FILTERS = {
-    "fulfilment": ["OrderPlaced", "OrderCancelled"],
-    "notification": ["OrderPlaced", "OrderShipped", "OrderCancelled"],
-    "analytics": ["OrderPlaced", "OrderShipped", "OrderCancelled", "InventoryAdjusted"],
+# The topic's subscribers are the contract's (contracts.events.SUBSCRIPTIONS, which the messaging stack
+# builds its filter policies from too); each gets a queue of this name (the cancel window's is `cancel`).
+QUEUE_OF_SUBSCRIBER = {
+    "fulfilment": "fulfilment",
+    "notification": "notification",
+    "analytics": "analytics",
+    "cancel_window": "cancel",
 }
-
-HANDLER_MODULES = (
-    "orders_api.handler", "approvals.handler", "fulfilment.handler", "notification.handler", "analytics.handler",
-    "order_finaliser.handler", "inventory_ledger.handler", "checkout.handler", "handoff_ingest.handler",
-)
 
 
 @dataclass
@@ -66,7 +66,7 @@ class Cloud:
     sfn: Any
     dynamodb: Any
     topic_arn: str
-    queues: dict[str, str]  # name -> URL: fulfilment, notification, analytics, probe, cancel, inventory
+    queues: dict[str, str]  # name -> URL: fulfilment, notification, analytics, cancel, probe, inventory
     state_machine_arn: str
     bucket: str
     tables: dict[str, str]
@@ -79,8 +79,11 @@ class Cloud:
         messages: list[dict[str, Any]] = []
         while len(messages) < max_messages:
             batch = self.sqs.receive_message(
-                QueueUrl=self.queues[queue], MaxNumberOfMessages=min(10, max_messages - len(messages)),
-                AttributeNames=["All"], MessageAttributeNames=["All"], WaitTimeSeconds=0,
+                QueueUrl=self.queues[queue],
+                MaxNumberOfMessages=min(10, max_messages - len(messages)),
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+                WaitTimeSeconds=0,
             ).get("Messages", [])
             if not batch:
                 break
@@ -89,7 +92,9 @@ class Cloud:
 
     def sqs_event(self, queue: str, max_messages: int = 10) -> dict[str, Any]:
         """Receive the queue's messages and shape them as Lambda's SQS event source does."""
-        arn = self.sqs.get_queue_attributes(QueueUrl=self.queues[queue], AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=self.queues[queue], AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
         return {"Records": [sqs_record(message, arn) for message in self.receive(queue, max_messages)]}
 
     def items(self, table: str = "orders") -> list[dict[str, Any]]:
@@ -118,7 +123,7 @@ def lambda_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def _table(dynamodb: Any, name: str, *keys: str) -> None:
     dynamodb.create_table(
         TableName=name,
-        KeySchema=[{"AttributeName": key, "KeyType": kind} for key, kind in zip(keys, ("HASH", "RANGE"))],
+        KeySchema=[{"AttributeName": key, "KeyType": kind} for key, kind in zip(keys, ("HASH", "RANGE"), strict=False)],
         AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"} for key in keys],
         BillingMode="PAY_PER_REQUEST",
     )
@@ -130,18 +135,21 @@ def boto_clients() -> dict[str, Any]:
     imported, whether or not a mock was active then, and each `mock_aws()` starts from an empty
     account. (Creating boto3 clients is the slowest part of a test's setup.)"""
     return {
-        "sqs": boto3.client("sqs", region_name=REGION), "sns": boto3.client("sns", region_name=REGION),
-        "s3": boto3.client("s3", region_name=REGION), "sfn": boto3.client("stepfunctions", region_name=REGION),
+        "sqs": boto3.client("sqs", region_name=REGION),
+        "sns": boto3.client("sns", region_name=REGION),
+        "s3": boto3.client("s3", region_name=REGION),
+        "sfn": boto3.client("stepfunctions", region_name=REGION),
         "dynamodb": boto3.resource("dynamodb", region_name=REGION),
     }
 
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch, boto_clients: dict[str, Any]) -> Iterator[Cloud]:
-    """A fresh mocked account: the three tables, the topic with its filtered raw-delivery fan-out plus
-    an unfiltered `probe` queue that sees every publish, the cancel-window and inventory FIFO queues,
-    a state machine and the hand-off bucket. The handlers' cached clients (shared.aws) are kept across
-    tests for the same reason as `boto_clients`; the state behind them is new in every test."""
+    """A fresh mocked account: the three tables, the topic with one filtered raw-delivery subscription
+    per entry of contracts.events.SUBSCRIPTIONS (the fan-out queues and the cancel-window queue, which
+    receives OrderPlaced only) plus an unfiltered `probe` queue that sees every publish, the inventory
+    FIFO queue, a state machine and the hand-off bucket. The handlers' cached clients (plumbing.aws) are
+    kept across tests for the same reason as `boto_clients`; the state behind them is new in every test."""
     with mock_aws():
         sqs, sns, s3, sfn, dynamodb = (boto_clients[name] for name in ("sqs", "sns", "s3", "sfn", "dynamodb"))
         _table(dynamodb.meta.client, "orders", "pk", "sk")
@@ -150,15 +158,15 @@ def aws(monkeypatch: pytest.MonkeyPatch, boto_clients: dict[str, Any]) -> Iterat
 
         topic_arn = sns.create_topic(Name="order-events")["TopicArn"]
         queues: dict[str, str] = {}
-        for name, event_types in [*FANOUT_FILTERS.items(), ("probe", None)]:
+        for subscriber, event_types in [*SUBSCRIPTIONS.items(), ("probe", None)]:
+            name = QUEUE_OF_SUBSCRIBER.get(subscriber, subscriber)
             url = sqs.create_queue(QueueName=name)["QueueUrl"]
             arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
             attributes = {"RawMessageDelivery": "true"}
             if event_types:
-                attributes["FilterPolicy"] = json.dumps({"event_type": event_types})
+                attributes["FilterPolicy"] = json.dumps({EVENT_TYPE_ATTRIBUTE: list(event_types)})
             sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn, Attributes=attributes)
             queues[name] = url
-        queues["cancel"] = sqs.create_queue(QueueName="order-cancel-window")["QueueUrl"]
         queues["inventory"] = sqs.create_queue(
             QueueName="inventory-events.fifo", Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"}
         )["QueueUrl"]
@@ -171,12 +179,19 @@ def aws(monkeypatch: pytest.MonkeyPatch, boto_clients: dict[str, Any]) -> Iterat
         s3.create_bucket(Bucket="handoff")
 
         monkeypatch.setenv("ORDER_EVENTS_TOPIC_ARN", topic_arn)
-        monkeypatch.setenv("CANCEL_QUEUE_URL", queues["cancel"])
         monkeypatch.setenv("INVENTORY_EVENTS_QUEUE_URL", queues["inventory"])
         monkeypatch.setenv("CHECKOUT_STATE_MACHINE_ARN", state_machine_arn)
+        monkeypatch.setenv("CANCEL_WINDOW_QUEUE_URL", queues["cancel"])
         yield Cloud(
-            sqs=sqs, sns=sns, s3=s3, sfn=sfn, dynamodb=dynamodb, topic_arn=topic_arn, queues=queues,
-            state_machine_arn=state_machine_arn, bucket="handoff",
+            sqs=sqs,
+            sns=sns,
+            s3=s3,
+            sfn=sfn,
+            dynamodb=dynamodb,
+            topic_arn=topic_arn,
+            queues=queues,
+            state_machine_arn=state_machine_arn,
+            bucket="handoff",
             tables={"orders": "orders", "idempotency": "idempotency", "inventory": "inventory"},
         )
 
@@ -195,6 +210,28 @@ def load_handler(aws: Cloud) -> Callable[[str], ModuleType]:
 
 
 @pytest.fixture
+def handler_calls(aws: Cloud) -> Iterator[list[tuple[str, str]]]:
+    """(service, operation) of every SNS, SQS and Step Functions request the handlers make through their
+    shared clients (plumbing.aws), in order, as they go over the wire. The clients outlive the test, so
+    the hooks are removed again afterwards."""
+    calls: list[tuple[str, str]] = []
+
+    def record(event_name: str, **_: Any) -> None:
+        _hook, service, operation = event_name.split(".")
+        calls.append((service, operation))
+
+    hooks = [
+        (plumbing_aws.client(service), f"before-call.{event}")
+        for service, event in (("sns", "sns"), ("sqs", "sqs"), ("stepfunctions", "sfn"))
+    ]
+    for client, event in hooks:
+        client.meta.events.register(event, record, unique_id=f"handler-calls-{event}")
+    yield calls
+    for client, event in hooks:
+        client.meta.events.unregister(event, unique_id=f"handler-calls-{event}")
+
+
+@pytest.fixture
 def log_records() -> Iterator[Callable[[], list[dict[str, Any]]]]:
     """The structured log lines the handlers write, parsed. (capsys cannot see them: Powertools keeps
     the stream that was sys.stdout when the service's logger was first configured.)"""
@@ -208,6 +245,7 @@ def log_records() -> Iterator[Callable[[], list[dict[str, Any]]]]:
             # Format with the Powertools handler's formatter, now: it holds the appended keys
             # (correlation id, order id) as they are at the time of the call.
             powertools = next(h for h in service_logger.handlers if h is not self)
+            assert powertools.formatter is not None, "the Powertools handler has its formatter"
             lines.append(powertools.formatter.format(record))
 
     handler = Capture()

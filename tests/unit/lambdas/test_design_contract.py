@@ -1,5 +1,6 @@
 """The Lambda table of docs/design.md is the contract with the stacks: every handler path it names
-exists, and each handler module imports with no environment variable beyond the ones listed for it."""
+exists, every handler module is in it, and each handler module imports with no environment variable
+beyond the ones listed for it (and reads no other one in its own code)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,23 @@ from pathlib import Path
 
 import pytest
 
-DESIGN = Path(__file__).resolve().parents[3] / "docs" / "design.md"
+from tests.unit.lambdas.helpers import HANDLER_MODULES
+
+ROOT = Path(__file__).resolve().parents[3]
+DESIGN = ROOT / "docs" / "design.md"
+LAMBDAS = ROOT / "lambdas"
 STOREFRONT_VARIABLES = {
-    "ORDER_EVENTS_TOPIC_ARN", "ORDERS_TABLE", "IDEMPOTENCY_TABLE", "CANCEL_QUEUE_URL", "CHECKOUT_STATE_MACHINE_ARN",
-    "INVENTORY_TABLE", "INVENTORY_EVENTS_QUEUE_URL", "HANDOFF_BUCKET",
+    "ORDER_EVENTS_TOPIC_ARN",
+    "ORDERS_TABLE",
+    "IDEMPOTENCY_TABLE",
+    "CHECKOUT_STATE_MACHINE_ARN",
+    "INVENTORY_TABLE",
+    "INVENTORY_EVENTS_QUEUE_URL",
+    "HANDOFF_BUCKET",
+    "CANCEL_WINDOW_QUEUE_URL",
 }
+# `env("NAME")` / `aws.env("NAME")` (plumbing.aws.env: a required variable).
+ENV_READ = re.compile(r"\benv\(\s*\"([A-Z_]+)\"\s*\)")
 
 
 def design_functions() -> list[tuple[str, list[str], set[str]]]:
@@ -32,18 +45,47 @@ def design_functions() -> list[tuple[str, list[str], set[str]]]:
     return rows
 
 
+def module_source(module: str) -> str:
+    return (LAMBDAS / Path(*module.split("."))).with_suffix(".py").read_text()
+
+
 FUNCTIONS = design_functions()
 
 
 def test_the_design_table_was_read():
     assert len(FUNCTIONS) == 10
-    assert ("checkout.handler", ["reserve_item", "release_item", "charge_payment", "refund_payment",
-                                 "quote_shipping", "ship_order", "mark_order"]) in [(m, h) for m, h, _ in FUNCTIONS]
+    assert (
+        "checkout.handlers.tasks",
+        [
+            "reserve_item",
+            "release_item",
+            "charge_payment",
+            "refund_payment",
+            "quote_shipping",
+            "ship_order",
+            "mark_order",
+        ],
+    ) in [(m, h) for m, h, _ in FUNCTIONS]
+
+
+def test_every_handler_module_is_in_the_design_table():
+    assert {module for module, _, _ in FUNCTIONS} == set(HANDLER_MODULES)
+
+
+def test_the_design_table_names_only_storefront_variables():
+    assert set().union(*(variables for _, _, variables in FUNCTIONS)) == STOREFRONT_VARIABLES
+
+
+def test_the_lambda_code_reads_exactly_the_storefront_variables():
+    """No stale variable lingers on either side (CANCEL_QUEUE_URL went with the dual write)."""
+    read = {name for path in LAMBDAS.rglob("*.py") for name in ENV_READ.findall(path.read_text())}
+    assert read == STOREFRONT_VARIABLES
 
 
 @pytest.mark.parametrize(("module", "handlers", "variables"), FUNCTIONS, ids=[f"{m}:{h[0]}" for m, h, _ in FUNCTIONS])
-def test_handler_exists_and_needs_only_its_documented_variables(aws, load_handler, monkeypatch, module, handlers,
-                                                                 variables):
+def test_handler_exists_and_needs_only_its_documented_variables(
+    aws, load_handler, monkeypatch, module, handlers, variables
+):
     for name in STOREFRONT_VARIABLES - variables:
         monkeypatch.delenv(name, raising=False)
 
@@ -51,3 +93,5 @@ def test_handler_exists_and_needs_only_its_documented_variables(aws, load_handle
 
     for handler in handlers:
         assert callable(getattr(loaded, handler)), f"{module}.{handler}"
+    # Variables read at call time (not at import) are documented too.
+    assert set(ENV_READ.findall(module_source(module))) <= variables, module

@@ -1,0 +1,1 @@
+"""Unit tests of the tier services that need no server."""

@@ -1,0 +1,29 @@
+"""The orders table's key design, shared by the Lambda contexts that own its items, the backend tier
+that reads order records, and the IAM grants that let each function touch only its own partitions.
+
+    ORDER#<id> / META                      the order record             (orders; the backend tier reads it)
+    ORDER#<id> / NOTIFICATION              customer messages            (notification)
+    ORDER#<id> / PAYMENT | APPROVAL        charge, approval task token  (checkout)
+    ORDER#<id> / RESERVATION#<sku>         stock a checkout holds       (inventory)
+    ANALYTICS#<yyyy-mm-dd> / <event_type>  daily counters               (analytics)
+    LEDGER#<sku> / <seq>                   ordered stock movements      (inventory)
+    LEDGER#ORDER#<id> / <seq>              ordered payment movements    (inventory)
+    HANDOFF#<key> / INGESTED               ingested hand-off objects    (handoff)
+"""
+
+from __future__ import annotations
+
+PARTITION_KEY = "pk"
+SORT_KEY = "sk"
+
+# Partition-key prefixes: `dynamodb:LeadingKeys` conditions are built from these.
+ORDER_PREFIX = "ORDER#"
+ANALYTICS_PREFIX = "ANALYTICS#"
+LEDGER_PREFIX = "LEDGER#"
+HANDOFF_PREFIX = "HANDOFF#"
+
+META = "META"
+
+
+def order_key(order_id: str, sort_key: str = META) -> dict[str, str]:
+    return {PARTITION_KEY: f"{ORDER_PREFIX}{order_id}", SORT_KEY: sort_key}

@@ -1,0 +1,1 @@
+"""Lambda entry points: each wires Powertools around the service functions of this context."""
