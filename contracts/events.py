@@ -14,7 +14,7 @@ from typing import Annotated, Literal, Protocol, get_args
 
 from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
 
-from contracts.orders import Channel, OrderItem, OrderLines
+from contracts.orders import Channel, OrderItem, OrderLines, order_fields
 from contracts.types import Currency, CustomerId, Money, OrderId, Sku, Units
 
 EventType = Literal["OrderPlaced", "OrderCancelled", "OrderShipped", "InventoryAdjusted"]
@@ -66,17 +66,7 @@ class OrderEvent(OrderLines):
 
     @classmethod
     def of(cls, order: OrderLike, event_type: EventType, correlation_id: str) -> OrderEvent:
-        return cls(
-            event_type=event_type,
-            order_id=order.order_id,
-            customer_id=order.customer_id,
-            items=order.items,
-            total=order.total,
-            currency=order.currency,
-            channel=order.channel,
-            placed_at=order.placed_at,
-            correlation_id=correlation_id,
-        )
+        return cls(**order_fields(order), total=order.total, event_type=event_type, correlation_id=correlation_id)
 
     def message_attributes(self) -> dict[str, dict[str, str]]:
         """The SNS attributes every publisher sets (`MESSAGE_ATTRIBUTES`)."""

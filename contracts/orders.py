@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
-from typing import Annotated, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
@@ -37,6 +37,15 @@ def to_money(amount: Decimal) -> Decimal:
 def order_total(items: Iterable[PricedLine]) -> Decimal:
     """Sum of quantity x unit price, in exact decimal arithmetic (never float)."""
     return to_money(sum((Decimal(item.quantity) * item.unit_price for item in items), Decimal("0")))
+
+
+ORDER_FIELDS = ("order_id", "customer_id", "items", "currency", "channel", "placed_at")
+
+
+def order_fields(order: object) -> dict[str, Any]:
+    """What an order, its events and its checkout state have in common, taken from any of them: the
+    one place that says which fields travel when one is built from another."""
+    return {name: getattr(order, name) for name in ORDER_FIELDS}
 
 
 class OrderItem(BaseModel):

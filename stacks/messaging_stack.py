@@ -25,6 +25,7 @@ from stacks.stage_defaults import removal_policy
 # its consumer, and the cancel window's delay queue.
 FANOUT_QUEUES = ("fulfilment", "notification", "analytics")
 CANCEL_WINDOW = "cancel_window"
+CANCEL_WINDOW_RECEIVES = 8
 
 # Timeout of every queue-consuming Lambda; each queue's visibility timeout is 6x this.
 CONSUMER_TIMEOUT = Duration.seconds(30)
@@ -66,8 +67,13 @@ class MessagingStack(Stack):
         }
         # Delay queue: an order becomes final only after the cancel grace period has passed. The queue's
         # delivery delay applies to what SNS delivers, so OrderPlaced waits there for the grace period.
+        # The finaliser may be ahead of the fulfilment consumer (both hear the same OrderPlaced): it asks
+        # again with backoff (5 s doubling, lambdas/orders/handlers/finaliser.py), and 8 receives give the
+        # record about 8 minutes to appear before the message goes to the DLQ.
         self.cancel_delay_queue = queue(
-            "OrderCancelWindowQueue", delivery_delay=Duration.seconds(config.cancel_grace_seconds)
+            "OrderCancelWindowQueue",
+            delivery_delay=Duration.seconds(config.cancel_grace_seconds),
+            max_receive_count=CANCEL_WINDOW_RECEIVES,
         )
         subscribers = {**self.fanout, CANCEL_WINDOW: self.cancel_delay_queue}
         for name, event_types in SUBSCRIPTIONS.items():

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from checkout.domain import stock_lines
 from contracts import limits
 from contracts.api import DEFAULT_PAYMENT_TOKEN
-from contracts.orders import Channel, Order, OrderLines, OrderStatus
+from contracts.orders import Channel, Order, OrderLines, OrderStatus, order_fields
 from contracts.types import Currency, CustomerId, Money, OrderId, Sku, Units
 
 # Units of one SKU in one order: its lines added up (checkout.domain.stock_lines).
@@ -45,13 +45,8 @@ class CheckoutState(OrderLines):
     @classmethod
     def from_order(cls, order: Order, payment_token: str, correlation_id: str) -> CheckoutState:
         return cls(
-            order_id=order.order_id,
-            customer_id=order.customer_id,
-            items=order.items,
+            **order_fields(order),
             total=order.total,
-            currency=order.currency,
-            channel=order.channel,
-            placed_at=order.placed_at,
             stock=[StockLine.model_validate(line) for line in stock_lines(order.items)],
             payment_token=payment_token,
             correlation_id=correlation_id,

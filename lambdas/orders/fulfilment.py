@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contracts.errors import InvalidStatusTransition
 from contracts.events import ORDER_CANCELLED, ORDER_PLACED, OrderEvent
-from contracts.orders import Order, OrderStatus
+from contracts.orders import Order, OrderStatus, order_fields
 from orders.repository import CUSTOMER_CANCELLED, OrderRecords
 from plumbing.orders_table import utc_now
 
@@ -12,12 +12,7 @@ from plumbing.orders_table import utc_now
 def order_of(event: OrderEvent) -> Order:
     """The order record an OrderPlaced event describes."""
     return Order(
-        order_id=event.order_id,
-        customer_id=event.customer_id,
-        items=event.items,
-        currency=event.currency,
-        channel=event.channel,
-        placed_at=event.placed_at,
+        **order_fields(event),
         updated_at=utc_now(),
         correlation_id=event.correlation_id,
     )

@@ -49,10 +49,14 @@ def process_batch(
     return response
 
 
-def retry_soon(record: SqsRecordModel, queue_url: str, seconds: int) -> None:
-    """Make a record that is about to be reported failed visible again after `seconds` instead of the
-    queue's visibility timeout: for a failure that is known to pass shortly (a dependency not there yet).
-    Its receive count still grows, so a record that never passes still reaches the DLQ."""
+def retry_later(record: SqsRecordModel, queue_url: str, *, first_seconds: int, most_seconds: int) -> int:
+    """Make a record that is about to be reported failed visible again sooner than the queue's
+    visibility timeout, with exponential backoff over its receives (`first_seconds`, doubling, at most
+    `most_seconds`): for a failure that passes once a dependency has caught up. Its receive count still
+    grows, so a record that never passes still reaches the DLQ. Returns the delay it chose."""
+    receives = int(record.attributes.ApproximateReceiveCount or 1)
+    delay = min(first_seconds * 2 ** (receives - 1), most_seconds)
     aws.client("sqs").change_message_visibility(
-        QueueUrl=queue_url, ReceiptHandle=record.receiptHandle, VisibilityTimeout=seconds
+        QueueUrl=queue_url, ReceiptHandle=record.receiptHandle, VisibilityTimeout=delay
     )
+    return delay

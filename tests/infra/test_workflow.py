@@ -53,7 +53,7 @@ def test_flow_has_map_parallel_choice_wait_task_and_fail(states):
 
 def test_happy_path_order(asl, states):
     """Reserve all -> pay and quote -> approval if large -> wait -> ship -> COMPLETED."""
-    assert asl["StartAt"] == "ReserveItems" and states["ReserveItems"]["ItemsPath"] == "$.items"
+    assert asl["StartAt"] == "ReserveItems" and states["ReserveItems"]["ItemsPath"] == "$.stock"
     assert states["ReserveItems"]["Next"] == "ChargeAndQuote"
     branches = [b["StartAt"] for b in states["ChargeAndQuote"]["Branches"]]
     assert branches == ["ChargePayment", "QuoteShipping"]
@@ -126,7 +126,7 @@ def test_every_catch_routes_into_the_compensation_chain(states):
     (rule,) = refund_check["Choices"]
     assert rule["IsPresent"] is True and rule["Variable"] == "$.checkout.payment" and rule["Next"] == "RefundPayment"
     assert refund_check["Default"] == states["RefundPayment"]["Next"] == "ReleaseItems"
-    assert states["ReleaseItems"]["Type"] == "Map" and states["ReleaseItems"]["ItemsPath"] == "$.items"
+    assert states["ReleaseItems"]["Type"] == "Map" and states["ReleaseItems"]["ItemsPath"] == "$.stock"
     assert states["ReleaseItems"]["Next"] == "MarkCancelled"
     assert states["MarkCancelled"]["Parameters"]["status"] == "CANCELLED"
     failed = states[states["MarkCancelled"]["Next"]]

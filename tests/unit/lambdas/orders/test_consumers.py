@@ -250,3 +250,23 @@ def test_an_order_not_recorded_yet_comes_back_within_seconds_not_after_the_visib
     retried = {"Records": [sqs_record(again, event["Records"][0]["eventSourceARN"])]}
     assert finaliser.lambda_handler(retried, lambda_context)["batchItemFailures"] == []
     assert existing_meta(aws, "late-order")["status"] == "CONFIRMED"
+
+
+@pytest.mark.parametrize(("receives", "delay"), [(1, 5), (2, 10), (3, 20), (6, 160), (7, 180), (8, 180)])
+def test_the_retry_backs_off_with_each_receive_up_to_the_ceiling(aws, load_handler, receives, delay):
+    """5 s, doubling per receive, at most 180 s: the 8 receives the queue allows span about 8 minutes."""
+    from plumbing.batch import OrderEventRecord, retry_later
+
+    finaliser = load_handler("orders.handlers.finaliser")
+    event = cancel_window_event(aws, "slow-order")
+    raw = {
+        **event["Records"][0],
+        "attributes": {**event["Records"][0]["attributes"], "ApproximateReceiveCount": str(receives)},
+    }
+    chosen = retry_later(
+        OrderEventRecord.model_validate(raw),
+        aws.queues["cancel"],
+        first_seconds=finaliser.NOT_RECORDED_RETRY_SECONDS,
+        most_seconds=finaliser.NOT_RECORDED_RETRY_MOST_SECONDS,
+    )
+    assert chosen == delay
