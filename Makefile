@@ -13,6 +13,9 @@ CLOUD_VENV := .venv-cloud
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 export CDK_DISABLE_CLI_TELEMETRY := true
 export PYTHONDONTWRITEBYTECODE := 1
+# mypy's cache outside the checkout: a fresh clone (CI) on the same machine reuses what is unchanged
+# (aws-cdk-lib's stubs are most of the work); mypy validates cached entries against the sources.
+export MYPY_CACHE_DIR ?= $(HOME)/.cache/loosely-coupled-aws/mypy
 
 VENV_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
