@@ -37,11 +37,15 @@ class PipLocalBundler:
 
     def try_bundle(self, output_dir: str, *, image: cdk.DockerImage, **_options: object) -> bool:
         target = Path(output_dir) / "python"
-        command = platform_pip.pip_install_command(
-            self.requirements, target, platform=self.platform, version=self.version
-        )
         try:
-            platform_pip.run_pip(command, what="build the dependency layer")
+            platform_pip.run_pip_cached(
+                lambda into: platform_pip.pip_install_command(
+                    self.requirements, into, platform=self.platform, version=self.version
+                ),
+                target,
+                requirements=self.requirements,
+                what="build the dependency layer",
+            )
         except RuntimeError:
             shutil.rmtree(target, ignore_errors=True)
             raise

@@ -9,8 +9,15 @@ tier service bundle (`pip download` of a wheelhouse).
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
+import json
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from aws_cdk import aws_ec2 as ec2
@@ -21,6 +28,9 @@ from aws_cdk import aws_lambda as lambda_
 MANYLINUX = "manylinux2014"
 # A pip run that takes longer than this is stuck (an unreachable index), not slow.
 PIP_TIMEOUT_SECONDS = 900
+# Where pip's results are kept between synths (outside any cdk.out, so a fresh clone or a fresh cdk.out
+# on the same machine reuses them); STOREFRONT_PIP_CACHE moves it.
+CACHE_DIR = Path(os.environ.get("STOREFRONT_PIP_CACHE", Path.home() / ".cache" / "loosely-coupled-aws" / "pip-bundles"))
 # No version nagging, no prompts, no progress output in the synth log.
 QUIET = ["--disable-pip-version-check", "--no-input", "-q"]
 
@@ -94,3 +104,34 @@ def run_pip(command: list[str], *, what: str) -> None:
     result = subprocess.run(command, capture_output=True, text=True, timeout=PIP_TIMEOUT_SECONDS)
     if result.returncode != 0:
         raise RuntimeError(f"pip could not {what}:\n{result.stdout}{result.stderr}")
+
+
+def cache_key(command: list[str], requirements: Path) -> str:
+    """What a pip result depends on: the command (without the interpreter's path, so two checkouts share
+    it), the requirements' exact text, and the pip that resolves them."""
+    material = [command[1:], requirements.read_text(), importlib.metadata.version("pip")]
+    return hashlib.sha256(json.dumps(material).encode()).hexdigest()[:32]
+
+
+def run_pip_cached(build: Callable[[Path], list[str]], destination: Path, *, requirements: Path, what: str) -> bool:
+    """Run the pip command `build(directory)` once per cache key and copy its result to `destination`.
+    The result is written to a scratch directory and renamed into the cache only when pip succeeded, so
+    a failed or interrupted run leaves nothing behind. Returns True when the cache already held it."""
+    key = cache_key(build(Path("<output>")), requirements)
+    cached = CACHE_DIR / key
+    hit = cached.is_dir()
+    if not hit:
+        CACHE_DIR.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=CACHE_DIR))
+        try:
+            run_pip(build(scratch / "result"), what=what)
+            (scratch / "result").mkdir(exist_ok=True)  # a requirements file may need nothing
+            try:
+                (scratch / "result").rename(cached)
+            except OSError:
+                if not cached.is_dir():  # not another synth that got there first
+                    raise
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    shutil.copytree(cached, destination, dirs_exist_ok=True)
+    return hit

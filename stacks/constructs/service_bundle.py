@@ -76,10 +76,14 @@ class ServiceBundler(SourceTreeBundler):
         return super().try_bundle(output_dir, image=image, **options)
 
     def _download_wheels(self, output: Path) -> None:
-        command = platform_pip.pip_download_command(
-            self.requirements, output / WHEELHOUSE_DIR, platform=self.platform, version=self.version
+        platform_pip.run_pip_cached(
+            lambda into: platform_pip.pip_download_command(
+                self.requirements, into, platform=self.platform, version=self.version
+            ),
+            output / WHEELHOUSE_DIR,
+            requirements=self.requirements,
+            what="download the tier services' wheels",
         )
-        platform_pip.run_pip(command, what="download the tier services' wheels")
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,40 @@ def _layer_asset(
     return layer["Properties"]["Content"]["S3Key"].removesuffix(".zip")
 
 
+@pytest.fixture(autouse=True)
+def own_pip_cache(tmp_path, monkeypatch):
+    """Every test gets an empty pip-result cache: stand-in pips must never fill the machine's real one."""
+    cache = tmp_path / "pip-cache"
+    monkeypatch.setattr(platform_pip, "CACHE_DIR", cache)
+    return cache
+
+
+def test_a_pip_result_is_reused_from_the_cache_by_a_fresh_cdk_out(tmp_path, fake_pip, own_pip_cache):
+    """A fresh clone or cdk.out on the same machine does not run pip again for the same requirements,
+    platform and version; another pin, another platform or a failed run is not served from the cache."""
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("pydantic==2.14.3\n")
+
+    def bundle(into: str, platform: str = "manylinux2014_x86_64") -> None:
+        bundler = dependency_layer.PipLocalBundler(requirements, platform=platform, version="3.11")
+        bundler.try_bundle(str(tmp_path / into), image=cdk.DockerImage.from_registry("unused"))
+
+    bundle("first")
+    bundle("second")  # a fresh cdk.out: copied from the cache
+    assert len(fake_pip) == 1
+    assert (
+        sorted(_files(tmp_path / "second"))
+        == sorted(_files(tmp_path / "first"))
+        == ["python/fake-1.0-py3-none-any.whl"]
+    )
+    bundle("arm", platform="manylinux2014_aarch64")
+    requirements.write_text("pydantic==2.14.2\n")
+    bundle("other-pin")
+    assert len(fake_pip) == 3
+    assert len([entry for entry in own_pip_cache.iterdir() if not entry.name.startswith(".")]) == 3
+    assert not [entry for entry in own_pip_cache.iterdir() if entry.name.startswith(".")]  # no scratch left
+
+
 def test_layer_is_bundled_locally_for_the_target_platform_and_reused(tmp_path, monkeypatch):
     """The one test that really runs pip (PyPI): python 3.11 / x86_64, as the local stage uses."""
     outdir = tmp_path / "cdk.out"
@@ -99,6 +133,7 @@ def test_bundler_fails_loudly_when_pip_fails(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="pip could not build the dependency layer"):
         bundler.try_bundle(str(tmp_path / "out"), image=cdk.DockerImage.from_registry("unused"))
     assert not (tmp_path / "out" / "python").exists()
+    assert not list(platform_pip.CACHE_DIR.iterdir())  # a failed run caches nothing
 
 
 def _functions(synthesized) -> list[tuple[str, dict, dict]]:
