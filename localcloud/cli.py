@@ -60,11 +60,16 @@ def up(settings: Settings, say, with_tiers: bool = True) -> UpResult:
         raise RuntimeError(
             "stacks not complete: " + "; ".join(f"{s.name} {s.status} missing {s.missing}" for s in incomplete)
         )
+    deployed_at = time.time()
     # After the deploy: the redis-server enforces the AUTH token the Sessions stack generated.
     result.servers["redis"] = runtime.ensure_redis(settings, say, runtime.redis_auth_token(settings))
     if with_tiers:
         restarted = result.servers["ministack"] != "reused" or result.servers["redis"] != "reused"
         result.tiers = tiers.bring_up(settings, say, replace=restarted)
+    # The emulator warms a worker for every function while the deploy and the tiers start; `up` is
+    # done when they are warm, so the first orders meet warm functions, as they would on AWS.
+    waited = runtime.wait_for_warm_functions(settings, deployed_at, say)
+    say(f"every Lambda function has a warm worker ({waited:.1f}s after the tiers were up)")
     return result
 
 

@@ -27,6 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from localcloud import lambda_pool
+
 Handler = dict[str, Any]
 
 
@@ -440,7 +442,8 @@ _WORKER_ERROR_LINE_WITH_TYPE = (
 LAMBDA_ERROR_TYPE = "Lambda error type (exception class name)"
 ALB_TARGET_PORT = "ALB targets keyed by id and port"
 API_VALIDATION_ERROR_STRING = "API Gateway $context.error.validationErrorString"
-RUNTIME_PATCHES = (LAMBDA_ERROR_TYPE, ALB_TARGET_PORT, API_VALIDATION_ERROR_STRING)
+LAMBDA_WORKER_POOL = "Lambda workers: bounded cold starts, warm workers first"
+RUNTIME_PATCHES = (LAMBDA_ERROR_TYPE, ALB_TARGET_PORT, API_VALIDATION_ERROR_STRING, LAMBDA_WORKER_POOL)
 
 
 def _patch_lambda_error_type() -> None:
@@ -794,6 +797,7 @@ def install_runtime_patches() -> list[str]:
     _patch_lambda_error_type()
     _patch_alb_target_port()
     _patch_api_validation_error_string()
+    lambda_pool.install()
     return list(RUNTIME_PATCHES)
 
 

@@ -10,6 +10,7 @@ MiniStack reads its settings from the environment when it is imported, so they a
   replication group's address is the real redis-server `localcloud up` started.
 - LAMBDA_EXECUTOR=local: Python functions run in worker processes of this interpreter (3.11), which
   is why the `local` stage bundles the dependency layer for python3.11/x86_64.
+- LAMBDA_WARM_TTL_SECONDS: workers are never reaped while the local cloud runs.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ def configure_environment(port: int, redis_host: str, redis_port: int) -> None:
     os.environ.setdefault("LAMBDA_EXECUTOR", "local")
     os.environ.setdefault("MINISTACK_REGION", "us-east-1")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
+    # Idle workers live as long as the local cloud (a week): re-initialising one costs a second or more
+    # of the two cores everything shares, while an idle worker costs memory only (localcloud/lambda_pool.py).
+    os.environ.setdefault("LAMBDA_WARM_TTL_SECONDS", str(7 * 24 * 3600))
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ import hashlib
 import json
 import shutil
 import socket
+import time
 import urllib.request
 from pathlib import Path
 
@@ -166,10 +167,31 @@ def clear_scratch(settings: Settings) -> None:
     scratch.mkdir(parents=True, exist_ok=True)
 
 
+def lambda_pool_status_file(settings: Settings) -> Path:
+    return settings.state_dir / "lambda-pool.json"
+
+
+def wait_for_warm_functions(settings: Settings, since: float, say, timeout: float = 90.0) -> float:
+    """Wait until the emulator's warm-up thread (localcloud/lambda_pool.py) has a worker for every app
+    function, as reported after `since` (epoch seconds: the end of the deploy). Returns the seconds
+    waited; a timeout only says so, since a cold worker is slower, not broken."""
+    from localcloud import lambda_pool
+
+    started = time.monotonic()
+    path = lambda_pool_status_file(settings)
+    while time.monotonic() - started < timeout:
+        status = lambda_pool.read_status(path)
+        if status and status["at"] > since and status["cold"] == 0:
+            return time.monotonic() - started
+        time.sleep(0.25)
+    say(f"some Lambda functions were still cold after {timeout:.0f}s; the first invocations start them")
+    return time.monotonic() - started
+
+
 def _launcher_fingerprint() -> str:
     """Hash of the launcher and its shims: an emulator of ours started from other code is restarted."""
     digest = hashlib.sha256()
-    for module in ("compat.py", "emulator.py"):
+    for module in ("compat.py", "emulator.py", "lambda_pool.py"):
         digest.update((Path(__file__).parent / module).read_bytes())
     return digest.hexdigest()
 
@@ -207,6 +229,7 @@ def ensure_emulator(settings: Settings, say) -> str:
         "LOCALCLOUD_REDIS_HOST": settings.host,
         "LOCALCLOUD_REDIS_PORT": str(settings.redis_port),
         "PYTHONDONTWRITEBYTECODE": "1",
+        "LOCALCLOUD_LAMBDA_POOL_STATUS": str(lambda_pool_status_file(settings)),
     }
     clear_scratch(settings)
     proc.start([str(CLOUD_PYTHON), "-m", "localcloud.emulator"], env=env, cwd=ROOT)

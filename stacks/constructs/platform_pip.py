@@ -113,11 +113,22 @@ def cache_key(command: list[str], requirements: Path) -> str:
     return hashlib.sha256(json.dumps(material).encode()).hexdigest()[:32]
 
 
-def run_pip_cached(build: Callable[[Path], list[str]], destination: Path, *, requirements: Path, what: str) -> bool:
+def run_pip_cached(
+    build: Callable[[Path], list[str]],
+    destination: Path,
+    *,
+    requirements: Path,
+    what: str,
+    finish: Callable[[Path], object] | None = None,
+    finish_key: str = "",
+) -> bool:
     """Run the pip command `build(directory)` once per cache key and copy its result to `destination`.
-    The result is written to a scratch directory and renamed into the cache only when pip succeeded, so
-    a failed or interrupted run leaves nothing behind. Returns True when the cache already held it."""
-    key = cache_key(build(Path("<output>")), requirements)
+    `finish(result)` post-processes pip's result before it is cached (`finish_key` names what it does,
+    so a change to it is another cache entry). The result is written to a scratch directory and renamed
+    into the cache only when pip (and `finish`) succeeded, so a failed or interrupted run leaves nothing
+    behind. Returns True when the cache already held it."""
+    command = build(Path("<output>"))
+    key = cache_key([*command, finish_key] if finish_key else command, requirements)
     cached = CACHE_DIR / key
     hit = cached.is_dir()
     if not hit:
@@ -126,6 +137,8 @@ def run_pip_cached(build: Callable[[Path], list[str]], destination: Path, *, req
         try:
             run_pip(build(scratch / "result"), what=what)
             (scratch / "result").mkdir(exist_ok=True)  # a requirements file may need nothing
+            if finish is not None:
+                finish(scratch / "result")
             try:
                 (scratch / "result").rename(cached)
             except OSError:

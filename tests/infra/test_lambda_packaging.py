@@ -87,7 +87,13 @@ def test_layer_is_bundled_locally_for_the_target_platform_and_reused(tmp_path, m
     # Compiled for Lambda, not for the build machine: a CPython 3.11 manylinux x86_64 extension.
     (extension,) = (site / "pydantic_core").glob("_pydantic_core*.so")
     assert "cpython-311-x86_64-linux-gnu" in extension.name
-    assert not list(site.rglob("*.pyc"))  # --no-compile: no host-specific bytecode
+    # What the Lambda runtime ships is left out (botocore was 30 of 45 MB); Powertools stays.
+    assert not [d for d in site.iterdir() if d.name.split("-")[0] in {"boto3", "botocore", "urllib3", "dateutil"}]
+    assert sum(f.stat().st_size for f in site.rglob("*") if f.is_file()) < 30 * 1024 * 1024
+    # Bytecode for the runtime's Python, valid whatever mtimes unzipping gives the sources.
+    (pyc,) = (site / "aws_lambda_powertools" / "__pycache__").glob("__init__.cpython-311.pyc")
+    flags = int.from_bytes(pyc.read_bytes()[4:8], "little")
+    assert flags == 0b01  # hash-based, unchecked (PEP 552)
 
     # A second synth into the same cdk.out must not run pip again: the hash is known before bundling.
     cdk.AssetStaging.clear_asset_hash_cache()
@@ -100,6 +106,39 @@ def test_layer_is_bundled_locally_for_the_target_platform_and_reused(tmp_path, m
         outdir, dependency_layer.LAMBDAS_DIR, lambda_.Runtime.PYTHON_3_11, lambda_.Architecture.X86_64, bundle=True
     )
     assert again == asset_hash
+
+
+def test_the_layer_drops_what_the_runtime_ships_by_its_record_and_compiles_for_its_own_python(tmp_path):
+    """Only the distributions the Lambda runtime provides go, file by file from their RECORD; a package
+    whose name merely starts like one stays. Bytecode is written only by the target's interpreter."""
+    site = tmp_path / "python"
+
+    def install(name: str, module: str) -> None:
+        (site / module).mkdir(parents=True)
+        (site / module / "__init__.py").write_text("VALUE = 1\n")
+        info = site / f"{name.replace('-', '_')}-1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+        (info / "RECORD").write_text(f"{module}/__init__.py,,\n{info.name}/METADATA,,\n{info.name}/RECORD,,\n")
+
+    install("botocore", "botocore")
+    install("python-dateutil", "dateutil")
+    install("botocore-stubs-lookalike", "botocore_lookalike")
+    install("aws-lambda-powertools", "aws_lambda_powertools")
+
+    removed = dependency_layer.drop_runtime_provided(site)
+
+    assert removed == ["botocore==1.0", "python-dateutil==1.0"]
+    assert sorted(p.name for p in site.iterdir()) == [
+        "aws_lambda_powertools",
+        "aws_lambda_powertools-1.0.dist-info",
+        "botocore_lookalike",
+        "botocore_stubs_lookalike-1.0.dist-info",
+    ]
+    assert not dependency_layer.compile_for(site, "3.14")  # another Python: no bytecode at all
+    assert not list(site.rglob("*.pyc"))
+    assert dependency_layer.compile_for(site, "3.11")
+    assert len(list(site.rglob("*.cpython-311.pyc"))) == 2
 
 
 def test_layer_hash_follows_requirements_runtime_and_architecture_only(tmp_path):

@@ -398,7 +398,42 @@ async def probe():
 print(json.dumps(asyncio.run(probe())))
 """
 
+# Five concurrent invocations of a function whose module takes 0.4 s to import (its init), on a host
+# with one init slot; every init writes its start and end time.
+LAMBDA_BURST = """
+import json, os, tempfile, threading, time
+os.environ["LOCALCLOUD_LAMBDA_INIT_SLOTS"] = "1"
+from localcloud import compat
+from ministack.services import lambda_svc
+from ministack.services.cloudformation.provisioners import _RESOURCE_HANDLERS as H
+
+if PATCHED:
+    compat.install_runtime_patches()
+log = tempfile.mktemp()
+code = (
+    "import os, time\\nstarted = time.time()\\ntime.sleep(0.4)\\n"
+    "with open(os.environ['INIT_LOG'], 'a') as f:\\n    f.write(f'{started} {time.time()}\\\\n')\\n"
+    "def handler(event, context):\\n    return {'n': event['n']}\\n"
+)
+H["AWS::Lambda::Function"]["create"]("Fn", {
+    "FunctionName": "burst", "Runtime": "python3.11", "Handler": "index.handler", "Timeout": 30,
+    "Role": "arn:aws:iam::000000000000:role/probe", "Code": {"ZipFile": code},
+    "Environment": {"Variables": {"INIT_LOG": log}}}, "t")
+answers = []
+def invoke(n):
+    answers.append(lambda_svc._execute_function(lambda_svc._functions["burst"], {"n": n})["body"])
+threads = [threading.Thread(target=invoke, args=(n,)) for n in range(5)]
+threads[0].start()
+time.sleep(0.1)  # the first worker is initialising when the other four arrive
+for t in threads[1:]: t.start()
+for t in threads: t.join()
+inits = sorted(tuple(map(float, line.split())) for line in open(log))
+overlap = max(sum(1 for s, e in inits if s <= start < e) for start, _ in inits)
+print(json.dumps({"answers": sorted(a["n"] for a in answers), "inits": len(inits), "overlap": overlap}))
+"""
+
 PROBES = {
+    compat.LAMBDA_WORKER_POOL: LAMBDA_BURST,
     compat.LAMBDA_ERROR_TYPE: LAMBDA_RAISING,
     compat.ALB_TARGET_PORT: ALB_TWO_PORTS,
     compat.API_VALIDATION_ERROR_STRING: API_VALIDATION,
@@ -424,9 +459,21 @@ def test_each_runtime_patch_is_still_needed(patch):
         assert all(
             "$context.error.validationErrorString" in body["message"] for _status, body, _id in refused.values()
         ), still_needed
+    elif patch == compat.LAMBDA_WORKER_POOL:
+        # Every invocation that finds the pool busy starts a worker, and all of them initialise at once.
+        assert unpatched["answers"] == [0, 1, 2, 3, 4]
+        assert unpatched["inits"] == 5 and unpatched["overlap"] > 1, still_needed
     else:
         # Two ports of one host collapse into the first one registered; deregistering it empties the group.
         assert unpatched == {"registered": [["127.0.0.1", 8081]], "left": []}, still_needed
+
+
+def test_a_burst_waits_for_a_warm_worker_instead_of_starting_cold_ones_at_once():
+    """With one init slot, the four invocations that arrive while the first worker initialises wait;
+    once it is warm one of them takes the slot for a second worker and the rest are served warm by the
+    two: two inits, one at a time, instead of five at once; every invocation answered."""
+    patched = _in_cloud_venv("PATCHED = True\n" + LAMBDA_BURST)
+    assert patched == {"answers": [0, 1, 2, 3, 4], "inits": 2, "overlap": 1}
 
 
 def test_alb_keeps_one_target_per_host_and_port_as_on_aws():

@@ -6,7 +6,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,12 +37,25 @@ def test_cdk_cli_is_2_1148_or_newer_and_not_the_3_0_tag():
     assert version[0] == 2 and version[1] >= 1148, package["version"]
 
 
-def test_cli_synth_prints_no_node_warning_banner():
-    """A full-app synth through the CLI (bundling only the Data stack, which has no assets to bundle)."""
-    outdir = tempfile.mkdtemp(prefix="cdk.out.cli.")
+ONE_QUEUE_APP = """
+import aws_cdk as cdk
+from aws_cdk import aws_sqs as sqs
+
+app = cdk.App()
+sqs.Queue(cdk.Stack(app, "OneQueue"), "Queue")
+app.synth()
+"""
+
+
+def test_cli_synth_prints_no_node_warning_banner(tmp_path):
+    """The CLI runs a Python app with this aws-cdk-lib (jsii starts Node 22), reads the cloud assembly it
+    writes, and neither prints Node's end-of-life banner. A one-queue app shows both as well as the whole
+    app would, in a quarter of the time; the whole app goes through the same CLI in every e2e deploy."""
+    (tmp_path / "app.py").write_text(ONE_QUEUE_APP)
+    (tmp_path / "cdk.json").write_text(json.dumps({"app": f"{sys.executable} app.py", "notices": False}))
     result = subprocess.run(
-        ["cdk", "synth", "-c", "stage=sandbox", "-o", outdir, "-q", "Data"],
-        cwd=ROOT,
+        ["cdk", "synth", "-o", str(tmp_path / "cdk.out"), "-q"],
+        cwd=tmp_path,
         env=CLI_ENV,
         capture_output=True,
         text=True,
@@ -52,4 +64,4 @@ def test_cli_synth_prints_no_node_warning_banner():
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "end-of-life" not in output and "!!!!" not in output, output
-    assert len(list(Path(outdir).glob("*.template.json"))) >= 2
+    assert [p.name for p in (tmp_path / "cdk.out").glob("*.template.json")] == ["OneQueue.template.json"]
