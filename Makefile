@@ -93,8 +93,10 @@ graphviz: ## install Debian's graphviz (the `dot` renderer) when it is missing
 diagram: toolchain graphviz ## draw docs/architecture.{svg,png} from the synthesized app
 	$(VENV)/bin/python -m scripts.diagram
 
-bench: setup ## synth ratio, suite wall time and (local cloud up) end-to-end throughput
-	$(VENV)/bin/python -m scripts.bench
+# Flags of scripts/bench.py, e.g. `make bench BENCH_ARGS="--skip-clean-clone --runs 1"` (`--help` lists them).
+BENCH_ARGS ?=
+bench: setup ## every row of issue 10 (synth, suite, clean-clone make test, make local, orders, memory, imports); restarts the local cloud
+	$(VENV)/bin/python -m scripts.bench $(BENCH_ARGS)
 
 clean:
 	rm -rf cdk.out .pytest_cache .build
