@@ -19,7 +19,8 @@ rules make the host behave more like the fleet it stands in for:
    own function can never deadlock on itself.
 
 4. Warm from the start: a background thread starts one worker for each of the app's functions (those
-   carrying POWERTOOLS_SERVICE_NAME; CDK's custom-resource handlers run once per deploy and stay cold)
+   carrying POWERTOOLS_SERVICE_NAME, on the emulator's Python; CDK's custom-resource handlers run once per
+   deploy and stay cold)
    as soon as it exists or its code changes, through the same init slots. On AWS the first burst after
    a deploy starts its environments in parallel, each in about a second; here they would queue on two
    cores for ten, so the local cloud starts them while the deploy goes on.
@@ -34,6 +35,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -54,6 +56,8 @@ CAP_WAIT_SECONDS = 30.0
 PREWARM_INTERVAL_SECONDS = 1.0
 PREWARM = os.environ.get("LOCALCLOUD_LAMBDA_PREWARM", "1") != "0"
 APP_FUNCTION_MARKER = "POWERTOOLS_SERVICE_NAME"
+# Workers run on the emulator's own interpreter: only functions of its runtime can be warmed.
+RUNNABLE_RUNTIME = f"python{sys.version_info.major}.{sys.version_info.minor}"
 
 _init_slots = threading.BoundedSemaphore(INIT_SLOTS)
 _initialising = 0
@@ -158,8 +162,8 @@ def install() -> None:
             variables = (config.get("Environment") or {}).get("Variables") or {}
             if not code_zip or APP_FUNCTION_MARKER not in variables:
                 continue
-            if not str(config.get("Runtime", "")).startswith("python"):
-                continue
+            if config.get("Runtime") != RUNNABLE_RUNTIME:
+                continue  # another stage's functions (python3.14 on arm64): this interpreter cannot run them
             with lambda_runtime._lock:
                 if lambda_runtime._workers.get(lambda_runtime._worker_key(name, config, "$LATEST")):
                     continue
