@@ -70,11 +70,20 @@ lint: lint-code synth ## lint-code, then cfn-lint over every template in cdk.out
 openapi: toolchain ## regenerate docs/openapi.json from the API's routes and the contract's models
 	$(VENV)/bin/python -m scripts.openapi
 
+# Unit and infra tests start no servers: they run on one pytest-xdist worker per core (at most 4: each
+# worker synthesizes the stages it needs), a test file per worker. Integration tests (fixed ports) and
+# the e2e tests (one local cloud per machine) run in one process after them.
+TEST_WORKERS ?= $(shell n=$$(nproc); echo $$(( n < 4 ? n : 4 )))
+PARALLEL_TESTS := tests/unit tests/infra
+SERIAL_TESTS := tests/integration tests/e2e
+
 test: setup lint-code ## lint-code, then unit, integration, infra and end-to-end (local cloud) tests
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PARALLEL_TESTS)
+	$(VENV)/bin/python -m pytest $(SERIAL_TESTS)
 
 test-fast: toolchain $(CLOUD_STAMP) redis graphviz ## unit + integration + infra tests (no local cloud)
-	$(VENV)/bin/python -m pytest tests/unit tests/integration tests/infra
+	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PARALLEL_TESTS)
+	$(VENV)/bin/python -m pytest tests/integration
 
 local: setup ## deploy every stack to the local cloud and run the storefront scenario
 	$(VENV)/bin/python -m localcloud up

@@ -270,7 +270,9 @@ def _quiet_summary(output: str) -> str:
 
 def measure_suite(run: Run) -> None:
     seconds, result = _run(
-        [sys.executable, "-m", "pytest", "tests/unit", "tests/infra", "-q", "-p", "no:cacheprovider"],
+        # As `make test` runs them: one xdist worker per core, at most 4 (Makefile TEST_WORKERS).
+        [sys.executable, "-m", "pytest", "tests/unit", "tests/infra", "-q", "-p", "no:cacheprovider"]
+        + ["-n", str(min(os.cpu_count() or 1, 4)), "--dist", "loadfile"],
         ROOT,
         timeout=3600,
     )
