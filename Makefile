@@ -21,7 +21,7 @@ VENV_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 CLOUD_STAMP := $(CLOUD_VENV)/.installed
 
-.PHONY: help setup toolchain synth lint lint-code openapi test test-fast local local-down deploy diagram bench redis graphviz clean
+.PHONY: help setup toolchain synth lint lint-code audit openapi test test-fast local local-down deploy diagram bench redis graphviz clean
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -50,8 +50,11 @@ toolchain: $(VENV_STAMP) $(NODE_STAMP) ## Python venv + Node 22 + CDK CLI
 
 setup: toolchain $(CLOUD_STAMP) redis graphviz ## everything: toolchain, local-cloud venv, redis-server, graphviz
 
-synth: toolchain ## synthesize every stack into cdk.out (STAGE=sandbox|production|local)
-	cdk synth -c stage=$(STAGE) --quiet
+# Extra context for synth and deploy, e.g. CONTEXT="-c certificateArn=arn:aws:acm:..." (production needs it).
+CONTEXT ?=
+
+synth: toolchain ## synthesize every stack into cdk.out (STAGE=sandbox|production|local; CONTEXT="-c key=value")
+	cdk synth -c stage=$(STAGE) $(CONTEXT) --quiet
 
 # Python sources ruff and mypy check (everything but caches, venvs and generated assemblies).
 PY_SOURCES := app.py contracts lambdas localcloud scripts services stacks tests
@@ -64,8 +67,11 @@ lint-code: toolchain ## ruff (lint + format), mypy (strict on contracts and doma
 	$(VENV)/bin/mypy $(MYPY_TARGETS)
 	$(VENV)/bin/python -m scripts.openapi --check
 
-lint: lint-code synth ## lint-code, then cfn-lint over every template in cdk.out
+lint: lint-code synth audit ## lint-code, cfn-lint over every template in cdk.out, dependency audit
 	$(VENV)/bin/cfn-lint --config-file .cfnlintrc.yaml -- cdk.out/*.template.json
+
+audit: toolchain $(CLOUD_STAMP) ## pip-audit over .venv and .venv-cloud, npm audit; exceptions in audit-exceptions.toml
+	$(VENV)/bin/python -m scripts.audit
 
 openapi: toolchain ## regenerate docs/openapi.json from the API's routes and the contract's models
 	$(VENV)/bin/python -m scripts.openapi
@@ -92,7 +98,7 @@ local-down: ## stop what `make local` started
 	[ -x $(VENV)/bin/python ] && $(VENV)/bin/python -m localcloud down || true
 
 deploy: toolchain ## deploy to a real account: AWS_PROFILE=... make deploy STAGE=sandbox
-	cdk deploy --all -c stage=$(STAGE) --require-approval broadening
+	cdk deploy --all -c stage=$(STAGE) $(CONTEXT) --require-approval broadening
 
 graphviz: ## install Debian's graphviz (the `dot` renderer) when it is missing
 	command -v dot >/dev/null || { \

@@ -8,10 +8,11 @@ drops known-bad inputs.
 
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, CfnOutput, Stack
+from aws_cdk import ArnFormat, CfnOutput, Fn, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
@@ -27,7 +28,7 @@ from stacks.constructs.powertools_function import PowertoolsFunction, Powertools
 from stacks.constructs.request_model import add_request_model
 from stacks.grants import grant_items
 from stacks.nag import acknowledge, acknowledge_topic_key_grant, iam5_resource_finding
-from stacks.stage_defaults import log_retention, removal_policy, shared_function_props
+from stacks.stage_defaults import log_encryption_key, log_retention, removal_policy, shared_function_props
 
 STAGE_NAME = "v1"
 
@@ -57,9 +58,11 @@ class ApiStack(Stack):
         idempotency_table: dynamodb.ITable,
         order_events_topic: sns.ITopic,
         checkout_state_machine: sfn.IStateMachine,
+        log_key: kms.IKey | None = None,
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        self.log_key = log_encryption_key(config, log_key)
         self.orders_function = self._orders_function(
             config, orders_table, idempotency_table, order_events_topic, checkout_state_machine
         )
@@ -104,7 +107,7 @@ class ApiStack(Stack):
         function = PowertoolsFunction(
             self,
             "OrdersApi",
-            shared=shared_function_props(config),
+            shared=shared_function_props(config, self.log_key),
             props=PowertoolsFunctionProps(
                 handler="orders.handlers.api.lambda_handler",
                 service_name="orders-api",
@@ -131,7 +134,7 @@ class ApiStack(Stack):
         function = PowertoolsFunction(
             self,
             "ApprovalsApi",
-            shared=shared_function_props(config),
+            shared=shared_function_props(config, self.log_key),
             props=PowertoolsFunctionProps(
                 handler="checkout.handlers.approvals.lambda_handler",
                 service_name="approvals-api",
@@ -162,6 +165,7 @@ class ApiStack(Stack):
             "AccessLogs",
             retention=log_retention(config.log_retention_days),
             removal_policy=removal_policy(config),
+            encryption_key=self.log_key,
         )
         api = apigw.RestApi(
             self,
@@ -185,6 +189,17 @@ class ApiStack(Stack):
             ),
         )
         self._cloudwatch_logging_role(api)
+        # API Gateway would create the execution log group itself on first use: unencrypted and kept
+        # forever. Created here first (same name), it gets the stage's retention and log key.
+        execution_logs = logs.LogGroup(
+            self,
+            "ExecutionLogs",
+            log_group_name=Fn.join("", ["API-Gateway-Execution-Logs_", api.rest_api_id, f"/{STAGE_NAME}"]),
+            retention=log_retention(config.log_retention_days),
+            removal_policy=removal_policy(config),
+            encryption_key=self.log_key,
+        )
+        api.deployment_stage.node.add_dependency(execution_logs)
         for response_type, message in (
             (apigw.ResponseType.BAD_REQUEST_BODY, "Invalid request body: $context.error.validationErrorString"),
             (

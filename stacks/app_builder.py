@@ -55,7 +55,10 @@ def build_app(app: cdk.App, config: StageConfig | None = None) -> StorefrontApp:
     # --- stateful -------------------------------------------------------------------------------
     s["data"] = data = DataStack(app, "Data", **common("data"))
     s["messaging"] = messaging = MessagingStack(app, "Messaging", **common("messaging"))
-    s["network"] = network = NetworkStack(app, "Network", **common("network"))
+    # The stage's CloudWatch Logs key (None unless encryptionKeys=cmk) lives in the data stack, which every
+    # stack with a log group deploys after; it is handed to each of them here.
+    log_key = data.log_key
+    s["network"] = network = NetworkStack(app, "Network", log_key=log_key, **common("network"))
     s["sessions"] = sessions = SessionsStack(
         app,
         "Sessions",
@@ -98,6 +101,7 @@ def build_app(app: cdk.App, config: StageConfig | None = None) -> StorefrontApp:
         inventory_table=data.inventory_table,
         inventory_events_queue=messaging.inventory_fifo.queue,
         order_events_topic=messaging.order_events_topic,
+        log_key=log_key,
         **common("workflow"),
     )
     s["api"] = api = ApiStack(
@@ -107,6 +111,7 @@ def build_app(app: cdk.App, config: StageConfig | None = None) -> StorefrontApp:
         idempotency_table=data.idempotency_table,
         order_events_topic=messaging.order_events_topic,
         checkout_state_machine=workflow.state_machine,
+        log_key=log_key,
         **common("api"),
     )
     s["processing"] = processing = ProcessingStack(
@@ -118,6 +123,7 @@ def build_app(app: cdk.App, config: StageConfig | None = None) -> StorefrontApp:
         fanout_queues={name: pair.queue for name, pair in messaging.fanout.items()},
         cancel_window_queue=messaging.cancel_delay_queue.queue,
         inventory_events_queue=messaging.inventory_fifo.queue,
+        log_key=log_key,
         **common("processing"),
     )
 
@@ -126,6 +132,7 @@ def build_app(app: cdk.App, config: StageConfig | None = None) -> StorefrontApp:
         app,
         "Edge",
         protected_resources=internet_facing_resources(web.load_balancer, api.rest_api.deployment_stage),
+        log_key=log_key,
         **common("edge"),
     )
     s["observability"] = ObservabilityStack(

@@ -133,7 +133,10 @@ class StageConfig(BaseModel):
     backend_min_capacity: Capacity = 2
     backend_max_capacity: Capacity = 4
     target_cpu_percent: Annotated[int, Field(ge=1, le=100)] = 50
-    # None: HTTP listener (sandbox only); set it for HTTPS
+    # The web ALB serves plain HTTP only where a profile says so (sandbox, local: no domain, nothing
+    # real behind it). Off by default, and production refuses it: there HTTP only redirects to HTTPS.
+    allow_plain_http: bool = False
+    # ACM certificate of the web ALB's HTTPS listener; required unless allowPlainHttp.
     certificate_arn: Annotated[CertificateArn | None, CLEARABLE] = None
 
     # --- sessions (ElastiCache) --------------------------------------------------------------------
@@ -169,6 +172,10 @@ class StageConfig(BaseModel):
     # WAF rate-based rules take 10 to 2e9 requests per window.
     waf_rate_limit_per_5min: Annotated[int, Field(alias="wafRateLimitPer5min", ge=10, le=2_000_000_000)] = 2000
     destroy_on_delete: bool = True  # sandbox/local: data stores go with the stack; production retains
+    # Who holds the keys of the CloudWatch log groups and the Redis AUTH secret: customer managed KMS
+    # keys (`cmk`: key policies limited to this account and region, rotation on, use audited in
+    # CloudTrail), or the services' own default encryption (`default`: sandbox, local). Production: cmk.
+    encryption_keys: Literal["cmk", "default"] = "cmk"
 
     # Cross-field rules are field validators (not one model validator) so that the error names the key
     # to change. `info.data` holds the fields declared above the validated one, if they were valid.
@@ -201,6 +208,40 @@ class StageConfig(BaseModel):
     def _production_retains_data(cls, value: bool, info: ValidationInfo) -> bool:
         if value and info.data.get("stage") == "production":
             raise ValueError("production must not destroy data stores on stack deletion")
+        return value
+
+    @field_validator("allow_plain_http")
+    @classmethod
+    def _production_serves_https_only(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and info.data.get("stage") == "production":
+            raise ValueError("production serves HTTPS only (HTTP just redirects); set certificateArn instead")
+        return value
+
+    @field_validator("certificate_arn")
+    @classmethod
+    def _https_needs_a_certificate(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            if not info.data.get("allow_plain_http", True):  # an invalid allowPlainHttp has its own error
+                raise ValueError(
+                    "the web ALB serves HTTPS only: give the ACM certificate of its domain "
+                    "(-c certificateArn=arn:aws:acm:<region>:<account>:certificate/<id>); only a non-production "
+                    "profile may set allowPlainHttp instead"
+                )
+            return value
+        _, _, _, region, account, _ = value.split(":", 5)
+        if info.data.get("region") not in (None, region):
+            raise ValueError(
+                f"the certificate is in {region}, the stage in {info.data['region']}: an ALB needs one of its region"
+            )
+        if info.data.get("account") not in (None, account):
+            raise ValueError(f"the certificate belongs to account {account}, not to the stage's account")
+        return value
+
+    @field_validator("encryption_keys")
+    @classmethod
+    def _production_holds_its_keys(cls, value: str, info: ValidationInfo) -> str:
+        if value != "cmk" and info.data.get("stage") == "production":
+            raise ValueError("production encrypts logs and secrets with customer managed keys (cmk)")
         return value
 
     @property

@@ -11,12 +11,13 @@ from __future__ import annotations
 from aws_cdk import ArnFormat, CfnOutput, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
 from stacks.config import StageConfig
-from stacks.stage_defaults import log_retention, removal_policy
+from stacks.stage_defaults import log_encryption_key, log_retention, removal_policy
 
 # Evaluated in this order (priority = position). The IP reputation list runs before the content
 # rules, so requests from known-bad addresses are not inspected further.
@@ -46,6 +47,7 @@ class EdgeStack(Stack):
         *,
         config: StageConfig,
         protected_resources: dict[str, str],
+        log_key: kms.IKey | None = None,
         **kwargs,
     ) -> None:
         """`protected_resources` maps a short name (for logical ids) to the ARN of a regional resource."""
@@ -63,7 +65,7 @@ class EdgeStack(Stack):
         )
         for name, arn in protected_resources.items():
             wafv2.CfnWebACLAssociation(self, f"{name}Association", resource_arn=arn, web_acl_arn=self.web_acl.attr_arn)
-        self._logging(config)
+        self._logging(config, log_key)
         CfnOutput(self, "WebAclArn", value=self.web_acl.attr_arn)
 
     @staticmethod
@@ -93,7 +95,7 @@ class EdgeStack(Stack):
             visibility_config=_visibility(name),
         )
 
-    def _logging(self, config: StageConfig) -> None:
+    def _logging(self, config: StageConfig, log_key: kms.IKey | None) -> None:
         # WAF delivers only to log groups whose name starts with `aws-waf-logs-`.
         log_group_name = f"aws-waf-logs-{config.stack_name('edge')}"
         self.log_group = logs.LogGroup(
@@ -102,6 +104,7 @@ class EdgeStack(Stack):
             log_group_name=log_group_name,
             retention=log_retention(config.log_retention_days),
             removal_policy=removal_policy(config),
+            encryption_key=log_encryption_key(config, log_key),
         )
         # The logging configuration wants the log group ARN without the trailing `:*` of its Arn attribute.
         log_group_arn = self.format_arn(

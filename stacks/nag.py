@@ -25,11 +25,27 @@ def apply_rule_packs(app: cdk.App) -> None:
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))
 
 
+# The rule packs' plugin names: an acknowledgement id is `<plugin>::<rule>`.
+RULE_PACKS = ("AwsSolutions", "Serverless")
+
+
+def acknowledgement_id(rule: str) -> str:
+    """`AwsSolutions-IAM4` -> `AwsSolutions::AwsSolutions-IAM4`. CDK also honours the bare rule name,
+    but then drops the finding from the validation report altogether instead of listing it with its
+    reason under the plugin's suppressedViolations; qualified, every acknowledgement stays reviewable."""
+    if rule.startswith(tuple(f"{pack}::" for pack in RULE_PACKS)):
+        return rule
+    pack = rule.split("-", 1)[0]
+    if pack not in RULE_PACKS:
+        raise ValueError(f"{rule}: not a rule of the {' or '.join(RULE_PACKS)} pack")
+    return f"{pack}::{rule}"
+
+
 def acknowledge(construct: IConstruct, rule: str, reason: str) -> None:
     """Acknowledge one finding (`AwsSolutions-IAM4`, `AwsSolutions-IAM5[Resource::*]`, ...) on a construct."""
     if len(reason.strip()) < 20:
         raise ValueError(f"{rule}: give a real reason for acknowledging this finding")
-    cdk.Validations.of(construct).acknowledge(cdk.Acknowledgment(id=rule, reason=reason))
+    cdk.Validations.of(construct).acknowledge(cdk.Acknowledgment(id=acknowledgement_id(rule), reason=reason))
 
 
 # --- wildcard resources (AwsSolutions-IAM5) ------------------------------------------------------

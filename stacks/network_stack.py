@@ -16,13 +16,14 @@ from typing import cast
 
 from aws_cdk import CfnResource, Fn, Stack
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from stacks.config import StageConfig
 from stacks.constructs.implied_dependency import drop_implied_dependency
 from stacks.constructs.tier_security_groups import TierSecurityGroups, TierSecurityGroupsProps
-from stacks.stage_defaults import log_retention, removal_policy
+from stacks.stage_defaults import log_encryption_key, log_retention, removal_policy
 
 PUBLIC_SUBNETS = "Public"
 APP_SUBNETS = "App"  # tier instances and interface endpoints
@@ -48,7 +49,15 @@ INTERFACE_ENDPOINTS: dict[str, ec2.InterfaceVpcEndpointAwsService] = {
 class NetworkStack(Stack):
     """`.vpc` and `.security_groups` (web_alb, web_instances, internal_alb, backend_instances, cache)."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig, **kwargs) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StageConfig,
+        log_key: kms.IKey | None = None,
+        **kwargs,
+    ) -> None:
         self._max_azs = config.max_azs
         super().__init__(scope, construct_id, **kwargs)
         app_subnet_type = (
@@ -85,6 +94,7 @@ class NetworkStack(Stack):
             "FlowLogs",
             retention=log_retention(config.flow_log_retention_days),
             removal_policy=removal_policy(config),
+            encryption_key=log_encryption_key(config, log_key),
         )
         self.vpc.add_flow_log(
             "FlowLog",

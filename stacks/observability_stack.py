@@ -564,6 +564,8 @@ def monitored_system_of(
     for name, function in processing.consumers.items():
         system.functions[name.replace("_", "-")] = function
     system.functions["handoff-ingest"] = processing.handoff_ingest
+    # The on-failure destination of the one asynchronously invoked function (the hand-off schedule's).
+    system.dead_letter_queues["handoff-ingest-on-failure"] = processing.handoff_ingest_failures
     for key, stack in (("api", api), ("workflow", workflow), ("processing", processing)):
         packaging = stack.node.try_find_child(LambdaPackaging.CONSTRUCT_ID)
         if isinstance(packaging, LambdaPackaging):

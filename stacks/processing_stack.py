@@ -12,6 +12,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_s3 as s3
@@ -22,7 +23,7 @@ from contracts.handoff import INCOMING_PREFIX
 from contracts.tables import ANALYTICS_PREFIX, HANDOFF_PREFIX, LEDGER_PREFIX, ORDER_PREFIX
 from stacks.config import StageConfig
 from stacks.constructs.lambda_packaging import LambdaPackaging
-from stacks.constructs.powertools_function import PowertoolsFunction, PowertoolsFunctionProps
+from stacks.constructs.powertools_function import AsyncInvokeProps, PowertoolsFunction, PowertoolsFunctionProps
 from stacks.grants import grant_items
 from stacks.messaging_stack import CONSUMER_TIMEOUT
 from stacks.nag import acknowledge, acknowledge_wildcard_resource
@@ -44,6 +45,11 @@ MIN_MAX_CONCURRENCY = 2
 HANDOFF_SCHEDULE = events.Schedule.rate(Duration.minutes(1))
 # The ingester must finish before the next scheduled run starts.
 HANDOFF_TIMEOUT = Duration.seconds(50)
+# A failed run is retried once (Lambda waits about a minute first): that absorbs a transient error
+# without paging. A run still undone after 5 minutes is stale - five newer runs have been scheduled
+# and pick the same objects up - so it goes to the on-failure queue, which alarms: two failures in a
+# row, or runs that cannot start (throttling), mean objects pile up in the bucket.
+HANDOFF_ASYNC_INVOKE = AsyncInvokeProps(retry_attempts=1, max_event_age=Duration.minutes(5))
 
 
 class ProcessingStack(Stack):
@@ -61,10 +67,12 @@ class ProcessingStack(Stack):
         fanout_queues: dict[str, sqs.IQueue],
         cancel_window_queue: sqs.IQueue,
         inventory_events_queue: sqs.IQueue,
+        log_key: kms.IKey | None = None,
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.config = config
+        self.shared = shared_function_props(config, log_key)
         self.consumers: dict[str, lambda_.Function] = {}
         with_idempotency = {"ORDERS_TABLE": orders_table.table_name, "IDEMPOTENCY_TABLE": idempotency_table.table_name}
 
@@ -99,7 +107,7 @@ class ProcessingStack(Stack):
         function = PowertoolsFunction(
             self,
             "".join(part.capitalize() for part in name.split("_")) + "Consumer",
-            shared=shared_function_props(self.config),
+            shared=self.shared,
             props=PowertoolsFunctionProps(
                 handler=CONSUMERS[name][0],
                 service_name=name.replace("_", "-"),
@@ -128,18 +136,24 @@ class ProcessingStack(Stack):
 
     def _handoff_ingest(self, bucket: s3.IBucket, orders_table: dynamodb.ITable) -> lambda_.Function:
         """Seed 003: the consumer may list, read and delete hand-off objects, never write them."""
-        function = PowertoolsFunction(
+        construct = PowertoolsFunction(
             self,
             "HandoffIngest",
-            shared=shared_function_props(self.config),
+            shared=self.shared,
             props=PowertoolsFunctionProps(
                 handler="handoff.handlers.ingest.lambda_handler",
                 service_name="handoff-ingest",
                 description="Ingests producers' hand-off objects from S3 into DynamoDB, then deletes them",
                 environment={"HANDOFF_BUCKET": bucket.bucket_name, "ORDERS_TABLE": orders_table.table_name},
                 timeout=HANDOFF_TIMEOUT,
+                # The schedule invokes it asynchronously (docstring of HANDOFF_ASYNC_INVOKE).
+                asynchronous=HANDOFF_ASYNC_INVOKE,
             ),
-        ).function
+        )
+        function = construct.function
+        assert construct.on_failure_queue is not None  # set for every asynchronously invoked function
+        # Runs that failed their retry, or waited too long: the observability stack alarms on the first.
+        self.handoff_ingest_failures = construct.on_failure_queue
         function.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["s3:ListBucket"],
@@ -160,7 +174,7 @@ class ProcessingStack(Stack):
             bucket.arn_for_objects(f"{INCOMING_PREFIX}*"),
             "Hand-off object keys are chosen by producers; access is limited to the incoming/ prefix.",
         )
-        packaging = LambdaPackaging.of(self, shared_function_props(self.config).packaging)
+        packaging = LambdaPackaging.of(self, self.shared.packaging)
         events.Rule(
             self,
             "HandoffSchedule",

@@ -11,6 +11,7 @@ import functools
 from typing import TYPE_CHECKING
 
 from aws_cdk import RemovalPolicy
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 
@@ -82,8 +83,21 @@ def local_runtime_reason(runtime: lambda_.Runtime) -> str:
     )
 
 
-def shared_function_props(config: StageConfig) -> SharedFunctionProps:
-    """What every PowertoolsFunction of a stage shares: runtime, architecture, log retention, removal policy."""
+def log_encryption_key(config: StageConfig, key: kms.IKey | None) -> kms.IKey | None:
+    """The key a stack's log groups are encrypted with. Refuses a `cmk` stage's stack that was not
+    handed the key (the app builder forgot it) and a key on a `default` stage, so no log group of a
+    production stack can silently fall back to the service's own encryption."""
+    if (config.encryption_keys == "cmk") != (key is not None):
+        raise ValueError(
+            f"encryptionKeys={config.encryption_keys}: the stack was "
+            + ("not handed the stage's log key" if key is None else "handed a log key the stage does not use")
+        )
+    return key
+
+
+def shared_function_props(config: StageConfig, log_key: kms.IKey | None = None) -> SharedFunctionProps:
+    """What every PowertoolsFunction of a stage shares: runtime, architecture, log retention, removal
+    policy, and the stage's log encryption key (None where `encryptionKeys` is `default`)."""
     runtime = lambda_runtime(config.lambda_runtime)
     return SharedFunctionProps(
         packaging=LambdaPackagingProps(
@@ -94,4 +108,5 @@ def shared_function_props(config: StageConfig) -> SharedFunctionProps:
         log_retention=log_retention(config.log_retention_days),
         removal_policy=removal_policy(config),
         older_runtime_reason=local_runtime_reason(runtime) if config.stage == "local" else None,
+        log_encryption_key=log_encryption_key(config, log_key),
     )

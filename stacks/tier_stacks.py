@@ -190,7 +190,7 @@ class _TierStack(Stack):
             "other stacks and found by name at runtime, which is the point of service discovery.",
         )
         if sessions is not None:
-            sessions.auth_secret.grant_read(role)
+            sessions.grant_read_auth_token(role)
         return tier
 
 

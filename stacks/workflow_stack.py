@@ -24,6 +24,7 @@ from typing import Any, cast
 
 from aws_cdk import CfnResource, Duration, Stack
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
@@ -39,7 +40,7 @@ from stacks.constructs.implied_dependency import drop_implied_role_dependency
 from stacks.constructs.powertools_function import PowertoolsFunction, PowertoolsFunctionProps
 from stacks.grants import grant_items
 from stacks.nag import acknowledge, acknowledge_topic_key_grant
-from stacks.stage_defaults import log_retention, removal_policy, shared_function_props
+from stacks.stage_defaults import log_encryption_key, log_retention, removal_policy, shared_function_props
 
 # Orders whose total reaches this amount wait for a human approval before they ship.
 APPROVAL_THRESHOLD = 1000
@@ -109,9 +110,11 @@ class WorkflowStack(Stack):
         inventory_table: dynamodb.ITable,
         inventory_events_queue: sqs.IQueue,
         order_events_topic: sns.ITopic,
+        log_key: kms.IKey | None = None,
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        self.log_key = log_encryption_key(config, log_key)
         environment = {
             "ORDERS_TABLE": orders_table.table_name,
             "INVENTORY_TABLE": inventory_table.table_name,
@@ -123,7 +126,7 @@ class WorkflowStack(Stack):
             construct = PowertoolsFunction(
                 self,
                 "".join(part.capitalize() for part in name.split("_")) + "Function",
-                shared=shared_function_props(config),
+                shared=shared_function_props(config, self.log_key),
                 props=PowertoolsFunctionProps(
                     handler=handler,
                     service_name=f"checkout-{name.replace('_', '-')}",
@@ -316,6 +319,7 @@ class WorkflowStack(Stack):
             log_group_name=f"/aws/vendedlogs/states/{config.stack_name('checkout')}",
             retention=log_retention(config.log_retention_days),
             removal_policy=removal_policy(config),
+            encryption_key=self.log_key,
         )
         state_machine = sfn.StateMachine(
             self,

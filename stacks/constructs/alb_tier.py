@@ -75,6 +75,8 @@ class AlbAutoScalingTierProps:
     requests_per_target_per_minute: int | None = None
     root_volume_gib: int = 8
     access_log_retention: Duration = Duration.days(30)
+    # An overwritten or deleted log object stays as a noncurrent version this long (the bucket is versioned).
+    access_log_noncurrent_retention: Duration = Duration.days(30)
     removal_policy: RemovalPolicy = RemovalPolicy.RETAIN  # of the access-log bucket
     deletion_protection: bool = True  # of the load balancer (its DNS name is what clients know)
 
@@ -188,7 +190,14 @@ class AlbAutoScalingTier(Construct):
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             enforce_ssl=True,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            lifecycle_rules=[s3.LifecycleRule(expiration=props.access_log_retention)],
+            # Versioned: a log that can be overwritten or deleted without trace is no evidence.
+            versioned=True,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    expiration=props.access_log_retention,
+                    noncurrent_version_expiration=props.access_log_noncurrent_retention,
+                )
+            ],
             removal_policy=props.removal_policy,
         )
         acknowledge(

@@ -3,8 +3,12 @@
 All functions of a stack share one code asset (the `lambdas/` directory plus the shared `contracts/`
 package, handler paths relative to it) and one dependency layer, held by `LambdaPackaging.of(stack)`.
 Each function gets its own role (no AWS-managed policy: it may write only to its own log group), an
-explicit log group, active X-Ray tracing, an explicit memory size and timeout, the Powertools
-environment variables and a dead-letter queue for asynchronous invocations.
+explicit log group (encrypted with the stage's log key when it has one), active X-Ray tracing, an
+explicit memory size and timeout, the Powertools environment variables and a dead-letter queue for
+asynchronous invocations. A function that something invokes asynchronously (a schedule, a bucket or
+topic notification) also says so (`PowertoolsFunctionProps.asynchronous`): its retries and maximum
+event age are then chosen, not AWS's defaults (2 retries, 6 hours), and an event that runs out of
+both goes to its own on-failure queue, which the observability stack alarms on.
 """
 
 from __future__ import annotations
@@ -15,8 +19,11 @@ from typing import cast
 
 from aws_cdk import CfnResource, Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from stacks.constructs.implied_dependency import drop_implied_role_dependency
@@ -38,6 +45,16 @@ class SharedFunctionProps:
     # Why running a Python runtime older than the newest CDK knows is acceptable here (it then
     # acknowledges AwsSolutions-L1). None: an older runtime stays a cdk-nag finding until upgraded.
     older_runtime_reason: str | None = None
+    # Customer managed key of the log groups (the stage's `encryptionKeys: cmk`); None: the service's own.
+    log_encryption_key: kms.IKey | None = None
+
+
+@dataclass(frozen=True)
+class AsyncInvokeProps:
+    """How Lambda retries an asynchronous invocation that failed, and for how long an event may wait."""
+
+    retry_attempts: int  # 0-2
+    max_event_age: Duration  # 60 s to 6 h
 
 
 @dataclass(frozen=True)
@@ -52,10 +69,14 @@ class PowertoolsFunctionProps:
     timeout: Duration = Duration.seconds(10)
     memory_size: int = 256
     log_level: str = "INFO"
+    # Set for a function invoked asynchronously (None: only synchronous callers and event source mappings).
+    asynchronous: AsyncInvokeProps | None = None
 
 
 class PowertoolsFunction(Construct):
-    """`.function` is the Lambda function; grant it access with the resources' `grant_*` methods."""
+    """`.function` is the Lambda function; grant it access with the resources' `grant_*` methods.
+    `.on_failure_queue`: where asynchronous invocations that exhausted their retries or age go (None
+    for a function that is not invoked asynchronously)."""
 
     def __init__(
         self, scope: Construct, construct_id: str, *, shared: SharedFunctionProps, props: PowertoolsFunctionProps
@@ -67,6 +88,7 @@ class PowertoolsFunction(Construct):
             "LogGroup",
             retention=shared.log_retention,
             removal_policy=shared.removal_policy,
+            encryption_key=shared.log_encryption_key,
         )
         # Own role, no AWSLambdaBasicExecutionRole: that managed policy may write to every log group.
         self.role = iam.Role(
@@ -106,3 +128,34 @@ class PowertoolsFunction(Construct):
         )
         if shared.older_runtime_reason is not None:
             acknowledge_older_runtime(self.function, packaging.runtime, shared.older_runtime_reason)
+        self.on_failure_queue: sqs.Queue | None = None
+        if props.asynchronous is not None:
+            self._configure_async_invoke(props.asynchronous, shared.removal_policy)
+
+    def _configure_async_invoke(self, props: AsyncInvokeProps, removal_policy: RemovalPolicy) -> None:
+        """The on-failure destination records the event with the error and the attempt count (richer
+        than the DLQ's bare event); the DLQ stays as cdk-nag's LambdaDLQ wants, for the same failures."""
+        self.on_failure_queue = sqs.Queue(
+            self,
+            "AsyncInvokeOnFailure",
+            retention_period=Duration.days(14),  # the maximum: time to inspect and replay the event
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            removal_policy=removal_policy,
+        )
+        acknowledge(
+            self.on_failure_queue,
+            "Serverless::Serverless-SQSRedrivePolicy",
+            "This queue is the function's on-failure destination: the end of the line, watched by a depth alarm.",
+        )
+        acknowledge(
+            self.on_failure_queue,
+            "AwsSolutions-SQS3",
+            "This queue is a Lambda on-failure destination, which cdk-nag does not count as a DLQ: it is the "
+            "end of the line for failed asynchronous invocations (14 days to inspect and replay).",
+        )
+        self.function.configure_async_invoke(
+            retry_attempts=props.retry_attempts,
+            max_event_age=props.max_event_age,
+            on_failure=destinations.SqsDestination(self.on_failure_queue),
+        )

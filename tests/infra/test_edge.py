@@ -86,7 +86,9 @@ def test_edge_acl_has_the_managed_groups_and_the_configured_rate_limit(stage, re
 
 
 def test_rate_limit_follows_the_config():
-    template = _edge_app(StageConfig(stage="sandbox", waf_rate_limit_per_5min=777))
+    template = _edge_app(
+        StageConfig(stage="sandbox", allow_plain_http=True, encryption_keys="default", waf_rate_limit_per_5min=777)
+    )
     template.has_resource_properties(
         "AWS::WAFv2::WebACL",
         {
@@ -148,7 +150,7 @@ def test_api_stage_is_protected_by_exactly_one_acl_with_rate_limit_and_managed_r
 
 def test_edge_stack_associates_every_resource_it_is_given():
     template = _edge_app(
-        StageConfig(stage="sandbox"),
+        StageConfig(stage="sandbox", allow_plain_http=True, encryption_keys="default"),
         {
             "WebAlb": "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/web/abc",
             "ApiStage": "arn:aws:apigateway:us-east-1::/restapis/abc/stages/v1",

@@ -143,7 +143,9 @@ def test_every_alarm_notifies_the_one_alarm_topic_and_says_what_to_do(stage, req
 def test_email_subscription_only_when_an_address_is_configured(sandbox):
     assert sandbox.app.config.alarm_email is None
     sandbox.template("observability").resource_count_is("AWS::SNS::Subscription", 0)
-    template = _small_app(StageConfig(stage="sandbox", alarm_email="ops@example.com"))
+    template = _small_app(
+        StageConfig(stage="sandbox", allow_plain_http=True, encryption_keys="default", alarm_email="ops@example.com")
+    )
     template.has_resource_properties("AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "ops@example.com"})
 
 
@@ -184,7 +186,9 @@ def test_every_work_queue_alarms_when_its_oldest_message_breaks_the_slo(stage, r
 
 
 def test_queue_age_threshold_follows_the_config():
-    template = _small_app(StageConfig(stage="sandbox", queue_age_slo_seconds=123))
+    template = _small_app(
+        StageConfig(stage="sandbox", allow_plain_http=True, encryption_keys="default", queue_age_slo_seconds=123)
+    )
     template.has_resource_properties(
         "AWS::CloudWatch::Alarm",
         {

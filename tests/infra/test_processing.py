@@ -144,14 +144,17 @@ def test_each_consumer_touches_only_its_own_partitions_of_the_orders_table(sandb
 
 def test_consumers_cannot_touch_the_inventory_table_or_publish(sandbox):
     """Choreography: consumers record what happened; they never publish events or move stock.
-    The only queue they may send to is their own dead-letter queue for failed async invocations."""
+    The only queues they may send to are their own dead-letter queue for failed async invocations and
+    (the hand-off ingester) its on-failure destination."""
     template = sandbox.templates["processing"]
     for policy in resources(template, "AWS::IAM::Policy").values():
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
             actions = actions_of([statement])
             assert "sns:Publish" not in actions
             if "sqs:SendMessage" in actions:
-                assert logical_id(statement["Resource"]).startswith("LambdaPackagingAsyncInvokeFailures")
+                assert logical_id(statement["Resource"]).startswith(
+                    ("LambdaPackagingAsyncInvokeFailures", "HandoffIngestAsyncInvokeOnFailure")
+                )
             assert "InventoryTable" not in str(statement["Resource"])
 
 

@@ -14,11 +14,11 @@ from aws_cdk import aws_ec2 as ec2
 from stacks.constructs.platform_pip import manylinux_platform, pip_download_command
 from stacks.constructs.service_bundle import PACKAGE_DIR, ServiceBundler
 from stacks.constructs.tier_security_groups import APP_PORT
-from tests.infra.conftest import synthesize
+from tests.infra.conftest import TEST_CERTIFICATE_ARN, synthesize
 
 STAGES = ["sandbox", "production", "local"]
 TIERS = ["web", "backend"]
-CERTIFICATE_ARN = "arn:aws:acm:us-east-1:111111111111:certificate/00000000-0000-0000-0000-000000000000"
+CERTIFICATE_ARN = TEST_CERTIFICATE_ARN
 # The local bundlers never read the Docker image CDK hands them (their point is to need none).
 NO_IMAGE = cast(DockerImage, None)
 

@@ -13,8 +13,17 @@ from stacks.config import CONTEXT_KEYS, LOG_RETENTION_DAYS, STAGES, ConfigError,
 CONTEXT = json.loads((Path(__file__).resolve().parents[2] / "cdk.json").read_text())["context"]
 
 
+# A certificate of a made-up account: production refuses to synthesize without one.
+CERTIFICATE = "arn:aws:acm:us-east-1:111111111111:certificate/00000000-0000-0000-0000-000000000000"
+
+
 def ctx(**extra):
     return {**CONTEXT, **extra}
+
+
+def production(**extra):
+    """The production profile with the certificate that `-c certificateArn` gives on a real synth."""
+    return ctx(stage="production", **{"certificateArn": CERTIFICATE, **extra})
 
 
 def with_profile(stage: str, /, **settings):
@@ -31,18 +40,23 @@ def refused(context, message: str) -> None:
 
 def test_each_stage_profile_loads_into_a_frozen_config():
     for stage in STAGES:
-        config = load_config(ctx(stage=stage))
+        config = load_config(production() if stage == "production" else ctx(stage=stage))
         assert isinstance(config, StageConfig) and config.stage == stage
         with pytest.raises(ValidationError, match="frozen"):
             cast(Any, config).stage = "other"  # not a Stage either: only the refusal is under test
 
 
 def test_stage_defaults_to_sandbox():
-    assert load_config({}).stage == "sandbox"
+    assert load_config({"allowPlainHttp": "true"}).stage == "sandbox"
+
+
+def test_the_defaults_alone_are_https_with_customer_managed_keys():
+    refused({}, "stages.sandbox.certificateArn: Value error, the web ALB serves HTTPS only")
+    assert load_config({"certificateArn": CERTIFICATE}).encryption_keys == "cmk"
 
 
 def test_production_is_multi_az_retained_and_nat_backed():
-    config = load_config(ctx(stage="production"))
+    config = load_config(production())
     assert config.is_production
     assert config.cache_multi_az and config.cache_replicas >= 1
     assert config.nat_gateways >= 2 and not config.destroy_on_delete
@@ -56,7 +70,7 @@ def test_local_profile_pins_an_ami_and_the_emulator_runtime():
 
 def test_no_account_region_or_ami_in_real_stage_profiles():
     for stage in ("sandbox", "production"):
-        config = load_config(ctx(stage=stage))
+        config = load_config(production() if stage == "production" else ctx(stage=stage))
         assert config.account is None and config.region is None and config.ami_id is None
 
 
@@ -79,7 +93,7 @@ def test_cli_override_strings_become_the_field_type():
 
 
 def test_cli_override_wins_over_the_profile():
-    assert load_config(ctx(stage="production", webMinCapacity="3", webMaxCapacity="3")).web_max_capacity == 3
+    assert load_config(production(webMinCapacity="3", webMaxCapacity="3")).web_max_capacity == 3
 
 
 @pytest.mark.parametrize("cleared", ["none", "null", "", "None"])
@@ -154,7 +168,9 @@ def test_every_error_is_reported_at_once():
 
 
 def test_stages_given_as_a_json_string_with_c():
-    config = load_config({"stage": "production", "stages": json.dumps(CONTEXT["stages"])})
+    config = load_config(
+        {"stage": "production", "stages": json.dumps(CONTEXT["stages"]), "certificateArn": CERTIFICATE}
+    )
     assert config.nat_gateways == 2
 
 
@@ -172,6 +188,47 @@ def test_production_must_not_destroy_data_stores():
         "production": {k: v for k, v in CONTEXT["stages"]["production"].items() if k != "destroyOnDelete"},
     }
     refused(ctx(stage="production", stages=stages), "stages.production.destroyOnDelete: Value error, production")
+
+
+def test_production_refuses_to_synthesize_without_a_certificate():
+    refused(ctx(stage="production"), "stages.production.certificateArn: Value error, the web ALB serves HTTPS only")
+    refused(production(certificateArn="none"), "-c certificateArn: Value error, the web ALB serves HTTPS only")
+    assert load_config(production()).certificate_arn == CERTIFICATE
+
+
+def test_only_a_profile_that_says_so_serves_plain_http():
+    # sandbox and local say so in cdk.json; production may not, and no profile does by default.
+    assert load_config(ctx(stage="sandbox")).allow_plain_http and load_config(ctx(stage="local")).allow_plain_http
+    assert not load_config(production()).allow_plain_http
+    refused(production(allowPlainHttp="true"), "-c allowPlainHttp: Value error, production serves HTTPS only")
+    refused(
+        with_profile("sandbox", allowPlainHttp=False),
+        "stages.sandbox.certificateArn: Value error, the web ALB serves HTTPS only",
+    )
+    assert load_config(ctx(stage="sandbox", allowPlainHttp="false", certificateArn=CERTIFICATE)).certificate_arn
+
+
+def test_the_certificate_must_be_in_the_stages_region_and_account():
+    refused(
+        ctx(stage="local", certificateArn=CERTIFICATE.replace("us-east-1", "eu-west-1")),
+        "-c certificateArn: Value error, the certificate is in eu-west-1, the stage in us-east-1",
+    )
+    refused(
+        ctx(stage="local", certificateArn=CERTIFICATE), "-c certificateArn: Value error, the certificate belongs to"
+    )
+    refused(
+        ctx(stage="sandbox", certificateArn="arn:aws:acm:us-east-1:1:certificate/x"),
+        "-c certificateArn: String should match",
+    )
+
+
+def test_production_holds_the_keys_of_its_logs_and_secrets():
+    assert load_config(production()).encryption_keys == "cmk"
+    assert {load_config(ctx(stage=s)).encryption_keys for s in ("sandbox", "local")} == {"default"}
+    refused(
+        production(encryptionKeys="default"), "-c encryptionKeys: Value error, production encrypts logs and secrets"
+    )
+    refused(ctx(stage="sandbox", encryptionKeys="kms"), "-c encryptionKeys: Input should be 'cmk' or 'default'")
 
 
 @pytest.mark.parametrize("tier", ["web", "backend"])
@@ -206,13 +263,15 @@ def test_multi_az_cache_needs_a_replica():
 
 
 def test_defaults_pass_their_own_rules():
-    assert StageConfig(stage="sandbox").log_retention_days in LOG_RETENTION_DAYS
+    assert StageConfig(stage="sandbox", certificate_arn=CERTIFICATE).log_retention_days in LOG_RETENTION_DAYS
 
 
 def test_python_callers_use_snake_case_names_strictly():
-    assert StageConfig(stage="sandbox", waf_rate_limit_per_5min=777).waf_rate_limit_per_5min == 777
+    assert (
+        StageConfig(stage="sandbox", allow_plain_http=True, waf_rate_limit_per_5min=777).waf_rate_limit_per_5min == 777
+    )
     with pytest.raises(ValidationError):
-        StageConfig(stage="sandbox", nat_gateways=cast(Any, "1"))  # the wrong type on purpose
+        StageConfig(stage="sandbox", allow_plain_http=True, nat_gateways=cast(Any, "1"))  # the wrong type on purpose
 
 
 def test_each_setting_is_read_from_context_under_its_camel_case_key():
