@@ -55,6 +55,7 @@ from localcloud.processes import ManagedProcess, port_open
 from localcloud.settings import CLOUD_PYTHON, STATE_DIR, Settings
 from localcloud.tiers import INSTANCES_PER_TIER, TIER_BASE_PORT
 from scripts import bench_report
+from stacks.constructs.shipping import CODE_EXCLUDES
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -796,20 +797,6 @@ def parse_import_time(stderr: str, module: str) -> float:
     if not totals:
         raise ValueError(f"no importtime line for {module}")
     return totals[-1] / 1000
-
-
-# stacks.constructs.lambda_packaging.CODE_EXCLUDES (not imported: importing stacks starts jsii).
-CODE_EXCLUDES = (
-    "tests",
-    "conftest.py",
-    "__pycache__",
-    "*.pyc",
-    ".pytest_cache",
-    ".mypy_cache",
-    ".ruff_cache",
-    ".hypothesis",
-    "requirements*.txt",
-)
 
 
 def _code_asset(directory: Path) -> Path:

@@ -20,8 +20,8 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from stacks.constructs.dependency_layer import LAMBDAS_DIR, DependencyLayer, DependencyLayerProps
+from stacks.constructs.shipping import CODE_EXCLUDES
 from stacks.constructs.source_tree import (
-    BUILD_MACHINE_ONLY,
     SourceTree,
     SourceTreeBundler,
     app_shared_packages,
@@ -31,8 +31,6 @@ from stacks.constructs.source_tree import (
 )
 from stacks.nag import acknowledge
 
-# Never part of the code asset: tests and caches stay on the build machine, the requirements go in the layer.
-CODE_EXCLUDES = (*BUILD_MACHINE_ONLY, "requirements*.txt")
 # The Docker fallback only copies files: any image with bash, cp and find. A fixed one keeps the code
 # asset (whose hash includes the bundling options) the same for every runtime and stage.
 COPY_IMAGE = lambda_.Runtime.PYTHON_3_11.bundling_image

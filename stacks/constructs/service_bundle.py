@@ -31,8 +31,8 @@ from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from stacks.constructs import platform_pip
+from stacks.constructs.shipping import BUILD_MACHINE_ONLY
 from stacks.constructs.source_tree import (
-    BUILD_MACHINE_ONLY,
     REPO_ROOT,
     SourceTree,
     SourceTreeBundler,

@@ -24,17 +24,6 @@ import jsii
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The shared order/event models: shipped beside the code in the Lambda code asset and the service bundle.
 CONTRACTS_DIR = REPO_ROOT / "contracts"
-# Never shipped: tests run on the build machine; bytecode and caches are built for it.
-BUILD_MACHINE_ONLY = (
-    "tests",
-    "conftest.py",
-    "__pycache__",
-    "*.pyc",
-    ".pytest_cache",
-    ".mypy_cache",
-    ".ruff_cache",
-    ".hypothesis",
-)
 
 
 def app_shared_packages() -> tuple[Path, ...]:

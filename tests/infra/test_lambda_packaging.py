@@ -17,9 +17,10 @@ from aws_cdk import aws_lambda as lambda_
 
 from stacks.constructs import dependency_layer, platform_pip, source_tree
 from stacks.constructs.dependency_layer import DependencyLayer, DependencyLayerProps
-from stacks.constructs.lambda_packaging import CODE_EXCLUDES, LambdaPackaging, LambdaPackagingProps, code_trees
+from stacks.constructs.lambda_packaging import LambdaPackaging, LambdaPackagingProps, code_trees
 from stacks.constructs.powertools_function import METRICS_NAMESPACE
 from stacks.constructs.service_bundle import ServiceBundle, ServiceBundleProps
+from stacks.constructs.shipping import CODE_EXCLUDES
 from stacks.constructs.source_tree import REPO_ROOT, SourceTreeBundler, copy_trees, docker_copy_command
 from tests.infra.test_processing import logical_id, resources
 
