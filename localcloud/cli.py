@@ -2,10 +2,12 @@
 
 up:     MiniStack (reused when already running), synth + bootstrap + deploy of every stack with
         `-c stage=local`, a resource-by-resource check of each stack, redis-server with the Sessions
-        stack's AUTH token, the tier services as ALB targets, then the storefront scenario and a
-        short report.
-down:   stops what `up` started (pid files under .localcloud/); servers it reused are left alone.
-status: what is running and which stacks are deployed.
+        stack's AUTH token, a wait until Auto Scaling has every tier at capacity behind healthy
+        targets (the emulator's supervisor launches and heals the instances), then the storefront
+        scenario and a short report.
+down:   stops what `up` started (pid files under .localcloud/; the instances stop with the emulator);
+        servers it reused are left alone.
+status: what is running, which stacks are deployed, each group's capacity and each target's health.
 """
 
 from __future__ import annotations
@@ -64,8 +66,7 @@ def up(settings: Settings, say, with_tiers: bool = True) -> UpResult:
     # After the deploy: the redis-server enforces the AUTH token the Sessions stack generated.
     result.servers["redis"] = runtime.ensure_redis(settings, say, runtime.redis_auth_token(settings))
     if with_tiers:
-        restarted = result.servers["ministack"] != "reused" or result.servers["redis"] != "reused"
-        result.tiers = tiers.bring_up(settings, say, replace=restarted)
+        result.tiers = tiers.bring_up(settings, say)
     # The emulator warms a worker for every function while the deploy and the tiers start; `up` is
     # done when they are warm, so the first orders meet warm functions, as they would on AWS.
     waited = runtime.wait_for_warm_functions(settings, deployed_at, say)
@@ -74,7 +75,7 @@ def up(settings: Settings, say, with_tiers: bool = True) -> UpResult:
 
 
 def down(settings: Settings, say) -> None:
-    stopped = tiers.stop_all(settings)
+    stopped = []
     for name in (runtime.EMULATOR, runtime.REDIS):
         if ManagedProcess(name, settings.state_dir).stop():
             stopped.append(name)
@@ -89,14 +90,38 @@ def status(settings: Settings, say) -> int:
     say(
         f"redis at {settings.host}:{settings.redis_port}: {'up' if runtime.redis_ping(settings.host, settings.redis_port) else 'down'}"
     )
-    for name in ("ministack", "redis", *(f"{t}-{i}" for t in tiers.TIER_BASE_PORT for i in (1, 2))):
+    for name in ("ministack", "redis"):
         proc = ManagedProcess(name, settings.state_dir)
         if proc.recorded():
             say(f"  {name}: {'running pid ' + str(proc.pid()) if proc.alive() else 'not running (stale pid file)'}")
     if health:
         for stack in settings.client("cloudformation").describe_stacks()["Stacks"]:
             say(f"  stack {stack['StackName']}: {stack['StackStatus']}")
+        for _name, tier in sorted(tiers.discover(settings).items()):
+            for line in tier_status(settings, tier):
+                say(line)
     return 0
+
+
+def tier_status(settings: Settings, tier: tiers.Tier) -> list[str]:
+    """A group's capacity and each instance with its target's health, from the emulator's APIs."""
+    described = tiers.group(settings, tier)
+    health = tiers.target_health(settings, tier)
+    members = tiers.instances(settings, tier, ("Pending", "InService", "Terminating"))
+    in_service = sum(1 for i in members if i.lifecycle == "InService")
+    lines = [
+        f"  {tier.name} tier ({tier.group_name}): desired {described['DesiredCapacity']}, in service {in_service}"
+        f" (min {described['MinSize']}, max {described['MaxSize']})"
+    ]
+    for i in members:
+        lines.append(
+            f"    {i.instance_id} {i.zone} {i.lifecycle}/{i.health_status} port {i.port} pid {i.pid}: "
+            f"target {health.get(f'{i.host}:{i.port}', 'not registered')}"
+        )
+    for target, state in sorted(health.items()):
+        if not any(f"{i.host}:{i.port}" == target for i in members):
+            lines.append(f"    target {target}: {state}")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

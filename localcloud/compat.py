@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from localcloud import lambda_pool
+from localcloud import lambda_pool, supervisor
 
 Handler = dict[str, Any]
 
@@ -443,7 +443,16 @@ LAMBDA_ERROR_TYPE = "Lambda error type (exception class name)"
 ALB_TARGET_PORT = "ALB targets keyed by id and port"
 API_VALIDATION_ERROR_STRING = "API Gateway $context.error.validationErrorString"
 LAMBDA_WORKER_POOL = "Lambda workers: bounded cold starts, warm workers first"
-RUNTIME_PATCHES = (LAMBDA_ERROR_TYPE, ALB_TARGET_PORT, API_VALIDATION_ERROR_STRING, LAMBDA_WORKER_POOL)
+TARGET_HEALTH = "ALB target health checks and routing to healthy targets"
+AUTO_SCALING = "Auto Scaling groups run real instances, replace unhealthy ones, track targets"
+RUNTIME_PATCHES = (
+    LAMBDA_ERROR_TYPE,
+    ALB_TARGET_PORT,
+    API_VALIDATION_ERROR_STRING,
+    LAMBDA_WORKER_POOL,
+    TARGET_HEALTH,
+    AUTO_SCALING,
+)
 
 
 def _patch_lambda_error_type() -> None:
@@ -798,6 +807,7 @@ def install_runtime_patches() -> list[str]:
     _patch_alb_target_port()
     _patch_api_validation_error_string()
     lambda_pool.install()
+    supervisor.install()  # TARGET_HEALTH and AUTO_SCALING: one control loop
     return list(RUNTIME_PATCHES)
 
 

@@ -10,6 +10,7 @@ import hashlib
 import json
 import shutil
 import socket
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -191,9 +192,24 @@ def wait_for_warm_functions(settings: Settings, since: float, say, timeout: floa
 def _launcher_fingerprint() -> str:
     """Hash of the launcher and its shims: an emulator of ours started from other code is restarted."""
     digest = hashlib.sha256()
-    for module in ("compat.py", "emulator.py", "lambda_pool.py"):
+    for module in ("compat.py", "emulator.py", "lambda_pool.py", "supervisor.py", "health.py", "scaling.py"):
         digest.update((Path(__file__).parent / module).read_bytes())
     return digest.hexdigest()
+
+
+def instance_environment(settings: Settings) -> dict[str, str]:
+    """What a tier instance gets on top of its launch template's environment: on AWS the instance
+    profile, IMDS and DNS provide these; locally they point at the emulator."""
+    return {
+        **settings.aws_env(),
+        # The local ALB data plane listens on the emulator's port and tells load balancers apart by
+        # the Host header (services/web/backend_client.py).
+        "ALB_GATEWAY": f"{settings.host}:{settings.port}",
+        # The local ElastiCache endpoint is a plain redis-server: no TLS in transit (README, honest gaps).
+        "REDIS_TLS": "false",
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
 
 
 def ensure_emulator(settings: Settings, say) -> str:
@@ -230,6 +246,11 @@ def ensure_emulator(settings: Settings, say) -> str:
         "LOCALCLOUD_REDIS_PORT": str(settings.redis_port),
         "PYTHONDONTWRITEBYTECODE": "1",
         "LOCALCLOUD_LAMBDA_POOL_STATUS": str(lambda_pool_status_file(settings)),
+        # The supervisor (localcloud/supervisor.py) runs the tier instances with the project's
+        # interpreter, its log and the instances' logs under the state directory.
+        "LOCALCLOUD_STATE_DIR": str(settings.state_dir),
+        "LOCALCLOUD_INSTANCE_PYTHON": sys.executable,
+        "LOCALCLOUD_INSTANCE_ENV": json.dumps(instance_environment(settings)),
     }
     clear_scratch(settings)
     proc.start([str(CLOUD_PYTHON), "-m", "localcloud.emulator"], env=env, cwd=ROOT)

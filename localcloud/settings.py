@@ -48,6 +48,10 @@ class Settings:
         return self.state_dir / "cdk.out"
 
     @property
+    def stack_prefix(self) -> str:
+        return f"{PREFIX}-{STAGE}"
+
+    @property
     def discovery_prefix(self) -> str:
         return f"/{PREFIX}/{STAGE}/discovery"
 

@@ -1,14 +1,12 @@
-"""Run the web and backend tiers as local processes and register them as their ALBs' targets.
+"""The web and backend tiers as the emulator's public APIs show them: load balancer, target group,
+Auto Scaling group and the group's instances.
 
-On AWS each tier is an Auto Scaling group whose instances the ALB target group tracks. MiniStack's
-Auto Scaling group launches nothing, so `up` plays the instances: two processes per tier, all on
-127.0.0.1, each on its own port (web 8081-8082, backend 8091-8092), registered with that port as an
-instance target. MiniStack keys a target by Id alone, so two ports of one host would collapse into
-one target; compat's ALB_TARGET_PORT runtime patch keys them by Id and Port, as AWS does.
-
-MiniStack's ALB has no health checks (every target reports healthy), so a dead instance keeps
-receiving its share of requests until it is deregistered; `replace_dead_targets` is what the ALB
-health check + Auto Scaling would do on AWS.
+The instances themselves are launched, health-checked and replaced by the supervisor inside the
+emulator (localcloud/supervisor.py), as AWS would; this module only finds and watches them. An
+instance is known through DescribeAutoScalingGroups and DescribeInstances (its `localcloud:pid` and
+`localcloud:port` tags), never through files of the checkout that started the cloud, so a second
+checkout sees the same instances. `kill` is the one fault it injects: SIGKILL, as when EC2 loses
+the host.
 """
 
 from __future__ import annotations
@@ -16,58 +14,59 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sys
-import urllib.request
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
-from localcloud.processes import ManagedProcess, wait_until
-from localcloud.settings import ROOT, Settings
+from localcloud.processes import wait_until
+from localcloud.settings import Settings
 
-INSTANCES_PER_TIER = 2
-TIER_BASE_PORT = {"web": 8080, "backend": 8090}  # instance N listens on base + N
 TIER_SCHEME = {"web": "internet-facing", "backend": "internal"}
+# The supervisor's instance ports (LOCALCLOUD_INSTANCE_PORTS in localcloud/emulator.py).
+INSTANCE_PORTS = range(8081, 8121)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Instance:
-    tier: str
-    index: int
+    instance_id: str
+    zone: str
+    subnet_id: str
+    lifecycle: str
+    health_status: str
     host: str
-    port: int
+    port: int | None
+    pid: int | None
 
     @property
     def name(self) -> str:
-        return f"{self.tier}-{self.index}"
+        return self.instance_id
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Tier:
     name: str
+    stack_name: str
     load_balancer_name: str
     load_balancer_dns: str
     target_group_arn: str
-    port: int
-    instances: list[Instance]
+    group_name: str
 
 
-def _stack_load_balancers(settings: Settings) -> list[dict]:
-    """Load balancers created by this app's stacks (the emulator may hold others)."""
-    cfn, elbv2 = settings.client("cloudformation"), settings.client("elbv2")
-    arns = set()
+def _stack_resources(settings: Settings) -> dict[str, dict[str, str]]:
+    """stack name -> {resource type: physical id} for this app's stacks (the emulator may hold others)."""
+    cfn = settings.client("cloudformation")
+    found: dict[str, dict[str, str]] = {}
     for stack in cfn.describe_stacks()["Stacks"]:
-        if not stack["StackName"].startswith("lc-local-"):
+        if not stack["StackName"].startswith(f"{settings.stack_prefix}-"):
             continue
         for page in cfn.get_paginator("list_stack_resources").paginate(StackName=stack["StackName"]):
             for summary in page["StackResourceSummaries"]:
-                if summary["ResourceType"] == "AWS::ElasticLoadBalancingV2::LoadBalancer":
-                    arns.add(summary["PhysicalResourceId"])
-    if not arns:
-        return []
-    return [lb for lb in elbv2.describe_load_balancers()["LoadBalancers"] if lb["LoadBalancerArn"] in arns]
+                found.setdefault(stack["StackName"], {})[summary["ResourceType"]] = summary["PhysicalResourceId"]
+    return found
 
 
 def _forward_target_group(settings: Settings, lb_arn: str) -> str | None:
@@ -82,149 +81,115 @@ def _forward_target_group(settings: Settings, lb_arn: str) -> str | None:
 
 
 def discover(settings: Settings) -> dict[str, Tier]:
-    """tier name -> its load balancer and target group, from what the stacks deployed."""
+    """tier name -> its load balancer, target group and Auto Scaling group, from the deployed stacks."""
     elbv2 = settings.client("elbv2")
     tiers: dict[str, Tier] = {}
-    for lb in _stack_load_balancers(settings):
-        tier = next((t for t, scheme in TIER_SCHEME.items() if lb.get("Scheme") == scheme), None)
-        tg_arn = _forward_target_group(settings, lb["LoadBalancerArn"])
-        if tier is None or tg_arn is None:
+    for stack_name, resources in _stack_resources(settings).items():
+        lb_arn = resources.get("AWS::ElasticLoadBalancingV2::LoadBalancer")
+        group = resources.get("AWS::AutoScaling::AutoScalingGroup")
+        if not lb_arn or not group:
             continue
-        tg = elbv2.describe_target_groups(TargetGroupArns=[tg_arn])["TargetGroups"][0]
-        port = int(tg.get("Port") or 8080)
-        instances = [
-            Instance(tier, i, settings.host, TIER_BASE_PORT[tier] + i) for i in range(1, INSTANCES_PER_TIER + 1)
-        ]
-        tiers[tier] = Tier(tier, lb["LoadBalancerName"], lb["DNSName"], tg_arn, port, instances)
+        lb = elbv2.describe_load_balancers(LoadBalancerArns=[lb_arn])["LoadBalancers"][0]
+        tier = next((t for t, scheme in TIER_SCHEME.items() if lb.get("Scheme") == scheme), None)
+        tg_arn = _forward_target_group(settings, lb_arn)
+        if tier and tg_arn:
+            tiers[tier] = Tier(tier, stack_name, lb["LoadBalancerName"], lb["DNSName"], tg_arn, group)
     return tiers
 
 
-def healthy(instance: Instance, timeout: float = 2.0) -> bool:
-    """The ALB's view: /health answers 200."""
-    return _health(instance, timeout) is not None
+def group(settings: Settings, tier: Tier) -> dict:
+    groups = settings.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[tier.group_name])
+    return groups["AutoScalingGroups"][0]
 
 
-def fully_healthy(instance: Instance, timeout: float = 2.0) -> bool:
-    """200 and `"status": "ok"`: its dependencies (Redis) answer too. A process is reused only then."""
-    return (_health(instance, timeout) or {}).get("status") == "ok"
-
-
-def _health(instance: Instance, timeout: float) -> dict | None:
-    try:
-        with urllib.request.urlopen(f"{instance.url}/health", timeout=timeout) as response:
-            return json.loads(response.read() or b"{}") if response.status == 200 else None
-    except (OSError, ValueError):
-        return None
-
-
-def process_of(settings: Settings, instance: Instance) -> ManagedProcess:
-    return ManagedProcess(f"{instance.name}", settings.state_dir)
-
-
-def start_instance(settings: Settings, instance: Instance, replace: bool = False) -> str:
-    """Start one tier process unless a fully healthy one is already serving (and `replace` is False);
-    'reused' or 'started'."""
-    proc = process_of(settings, instance)
-    if proc.alive() and not replace and fully_healthy(instance):
-        return "reused"
-    proc.stop()
-    env = {
-        **settings.cli_env(),
-        "SERVICE_HOST": instance.host,
-        "SERVICE_PORT": str(instance.port),
-        "DISCOVERY_PREFIX": settings.discovery_prefix,
-        "ALB_GATEWAY": f"{settings.host}:{settings.port}",
-        "INSTANCE_ID": instance.name,  # the X-Served-By header names the instance that answered
-        "PYTHONUNBUFFERED": "1",
-    }
-    proc.start([sys.executable, "-m", f"services.{instance.tier}"], env=env, cwd=ROOT)
-    return "started"
-
-
-def wait_healthy(settings: Settings, instance: Instance, timeout: float) -> None:
-    proc = process_of(settings, instance)
-
-    wait_until(lambda: proc.require_running() and healthy(instance), timeout, f"{instance.name} /health")
-
-
-def register(settings: Settings, tier: Tier, instances: list[Instance] | None = None) -> None:
-    """Make the target group hold exactly `instances` (default: all of the tier's)."""
-    elbv2 = settings.client("elbv2")
-    wanted = {(i.host, i.port) for i in (tier.instances if instances is None else instances)}
-    current = {
-        (d["Target"]["Id"], int(d["Target"].get("Port", tier.port)))
-        for d in elbv2.describe_target_health(TargetGroupArn=tier.target_group_arn)["TargetHealthDescriptions"]
-    }
-    stale = current - wanted
-    if stale:
-        elbv2.deregister_targets(
-            TargetGroupArn=tier.target_group_arn, Targets=[{"Id": h, "Port": p} for h, p in sorted(stale)]
+def instances(settings: Settings, tier: Tier, lifecycle: tuple[str, ...] = ("Pending", "InService")) -> list[Instance]:
+    """The group's instances in the given lifecycle states, with their process ids and ports."""
+    members = [m for m in group(settings, tier).get("Instances", []) if m["LifecycleState"] in lifecycle]
+    if not members:
+        return []
+    ids = [m["InstanceId"] for m in members]
+    described = {}
+    for reservation in settings.client("ec2").describe_instances(InstanceIds=ids)["Reservations"]:
+        for record in reservation["Instances"]:
+            described[record["InstanceId"]] = record
+    found = []
+    for member in members:
+        record = described.get(member["InstanceId"], {})
+        tags = {t["Key"]: t["Value"] for t in record.get("Tags", [])}
+        found.append(
+            Instance(
+                member["InstanceId"],
+                member["AvailabilityZone"],
+                record.get("SubnetId", ""),
+                member["LifecycleState"],
+                member["HealthStatus"],
+                record.get("PrivateIpAddress", "127.0.0.1"),
+                int(tags["localcloud:port"]) if "localcloud:port" in tags else None,
+                int(tags["localcloud:pid"]) if "localcloud:pid" in tags else None,
+            )
         )
-    fresh = wanted - current
-    if fresh:
-        elbv2.register_targets(
-            TargetGroupArn=tier.target_group_arn, Targets=[{"Id": h, "Port": p} for h, p in sorted(fresh)]
-        )
+    return sorted(found, key=lambda i: (i.zone, i.port or 0))
 
 
-def replace_dead_targets(settings: Settings, tier: Tier, timeout: float = 2.0) -> list[str]:
-    """What the ALB health check does on AWS: deregister every target whose /health does not answer.
-    Returns the names of the instances taken out of the target group."""
-    alive = [i for i in tier.instances if healthy(i, timeout)]
-    register(settings, tier, alive)
-    return [i.name for i in tier.instances if i not in alive]
+def target_health(settings: Settings, tier: Tier) -> dict[str, str]:
+    """`host:port` -> initial | healthy | unhealthy | draining, as DescribeTargetHealth reports it."""
+    descriptions = settings.client("elbv2").describe_target_health(TargetGroupArn=tier.target_group_arn)
+    return {
+        f"{d['Target']['Id']}:{d['Target'].get('Port')}": d["TargetHealth"]["State"]
+        for d in descriptions["TargetHealthDescriptions"]
+    }
 
 
-def kill(settings: Settings, instance: Instance) -> None:
-    """An instance dies (SIGKILL: no graceful shutdown), as when EC2 loses the host."""
-    proc = process_of(settings, instance)
-    pid = proc.pid()
-    if pid is not None:
-        os.killpg(pid, signal.SIGKILL)
-        wait_until(lambda: not proc.alive(), 10, f"{instance.name} to die")
+def at_capacity(settings: Settings, tier: Tier) -> bool:
+    """Desired capacity InService, and every one of those instances healthy in the target group."""
+    desired = group(settings, tier)["DesiredCapacity"]
+    running = instances(settings, tier, ("InService",))
+    health = target_health(settings, tier)
+    return len(running) == desired and all(health.get(f"{i.host}:{i.port}") == "healthy" for i in running)
 
 
-def registered_targets(settings: Settings, tier: Tier) -> list[str]:
-    """`host:port` of every target in the tier's target group."""
-    elbv2 = settings.client("elbv2")
-    return sorted(
-        f"{d['Target']['Id']}:{d['Target'].get('Port', tier.port)}"
-        for d in elbv2.describe_target_health(TargetGroupArn=tier.target_group_arn)["TargetHealthDescriptions"]
-    )
+def wait_for_capacity(settings: Settings, tier: Tier, timeout: float) -> float:
+    """Seconds until the tier is at capacity (see `at_capacity`)."""
+    started = time.monotonic()
+    wait_until(lambda: at_capacity(settings, tier), timeout, f"the {tier.name} tier at capacity and healthy", 0.5)
+    return time.monotonic() - started
 
 
-def bring_up(settings: Settings, say, timeout: float = 60.0, replace: bool = False) -> dict[str, Tier]:
-    """Start the backend tier first (the web tier calls it), then the web tier; register both.
-
-    `replace`: start new processes even where healthy ones run, as a new deployment replaces the
-    instances (`up` asks for it when the emulator or Redis was restarted: their endpoints, the
-    resources the instances discovered and the Redis AUTH token are new)."""
+def bring_up(settings: Settings, say, timeout: float = 90.0) -> dict[str, Tier]:
+    """Wait until Auto Scaling has every tier at capacity behind healthy targets (the supervisor
+    launches the instances as soon as the groups exist)."""
     tiers = discover(settings)
     for name in ("backend", "web"):
         tier = tiers.get(name)
         if tier is None:
             say(f"{name} tier: no {TIER_SCHEME[name]} load balancer deployed yet: skipped")
             continue
-        outcomes = {i.name: start_instance(settings, i, replace) for i in tier.instances}
-        for instance in tier.instances:
-            wait_healthy(settings, instance, timeout)
-        register(settings, tier)
-        say(
-            f"{name} tier: {', '.join(f'{i.name}@{i.host}:{i.port} ({outcomes[i.name]})' for i in tier.instances)}"
-            f" registered in {tier.load_balancer_name}"
-        )
+        waited = wait_for_capacity(settings, tier, timeout)
+        described = ", ".join(f"{i.instance_id} {i.zone} :{i.port}" for i in instances(settings, tier))
+        say(f"{name} tier: {described}, healthy in {tier.load_balancer_name} ({waited:.1f}s)")
     return tiers
 
 
-def stop_all(settings: Settings) -> list[str]:
-    stopped = []
-    for tier in TIER_BASE_PORT:
-        for i in range(1, INSTANCES_PER_TIER + 1):
-            proc = ManagedProcess(f"{tier}-{i}", settings.state_dir)
-            if proc.stop():
-                stopped.append(proc.name)
-    return stopped
+def kill(instance: Instance) -> None:
+    """An instance dies (SIGKILL: no graceful shutdown), as when EC2 loses the host."""
+    if instance.pid is None:
+        raise RuntimeError(f"{instance.instance_id} has no process yet")
+    try:
+        os.kill(instance.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    wait_until(lambda: not _running(instance.pid), 10, f"{instance.instance_id} to die")
 
 
-def describe(tiers: dict[str, Tier]) -> str:
-    return json.dumps({name: [i.url for i in tier.instances] for name, tier in tiers.items()})
+def _running(pid: int | None) -> bool:
+    if pid is None:
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def describe(settings: Settings, tiers: dict[str, Tier]) -> str:
+    return json.dumps({name: [i.url for i in instances(settings, tier)] for name, tier in tiers.items()})

@@ -53,7 +53,7 @@ from typing import Any
 
 from localcloud.processes import ManagedProcess, port_open
 from localcloud.settings import CLOUD_PYTHON, STATE_DIR, Settings
-from localcloud.tiers import INSTANCES_PER_TIER, TIER_BASE_PORT
+from localcloud.tiers import INSTANCE_PORTS
 from scripts import bench_report
 from stacks.constructs.shipping import CODE_EXCLUDES
 
@@ -393,9 +393,8 @@ def local_cloud_down() -> None:
 
 
 def local_cloud_ports(settings: Settings) -> list[int]:
-    """MiniStack, redis-server and the four tier processes: fixed ports, one local cloud per machine."""
-    tier_ports = [base + i for base in TIER_BASE_PORT.values() for i in range(1, INSTANCES_PER_TIER + 1)]
-    return [settings.port, settings.redis_port, *tier_ports]
+    """MiniStack, redis-server and the tier instances' port range: fixed ports, one local cloud per machine."""
+    return [settings.port, settings.redis_port, *INSTANCE_PORTS]
 
 
 def stop_local_cloud(needed_for: str) -> None:
@@ -600,7 +599,8 @@ def record_orders(run: Run, row: str, prefix: str, orders: OrderRun, context: st
 # --- row 10: memory ---------------------------------------------------------------------------------
 
 
-LOCAL_CLOUD_PROCESSES = ("ministack", "redis", "web-1", "web-2", "backend-1", "backend-2")  # localcloud pid files
+# localcloud pid files; the tier instances are children of MiniStack (its supervisor launches them).
+LOCAL_CLOUD_PROCESSES = ("ministack", "redis")
 
 
 def vm_rss_kib(status: str) -> int | None:

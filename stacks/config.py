@@ -133,6 +133,12 @@ class StageConfig(BaseModel):
     backend_min_capacity: Capacity = 2
     backend_max_capacity: Capacity = 4
     target_cpu_percent: Annotated[int, Field(ge=1, le=100)] = 50
+    # Second target-tracking policy of the web tier: ALB requests per target per minute.
+    web_requests_per_target_per_minute: Annotated[int, Field(ge=1)] = 1000
+    # ALB health checks (ELB takes 5-300 s) and the boot time Auto Scaling allows before they count:
+    # dnf install + venv + service start on EC2; a process start in the local cloud.
+    health_check_interval_seconds: Annotated[int, Field(ge=5, le=300)] = 15
+    health_check_grace_seconds: Annotated[int, Field(ge=0, le=7200)] = 300
     # The web ALB serves plain HTTP only where a profile says so (sandbox, local: no domain, nothing
     # real behind it). Off by default, and production refuses it: there HTTP only redirects to HTTPS.
     allow_plain_http: bool = False

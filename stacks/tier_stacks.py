@@ -36,7 +36,6 @@ INSTALL_ROOT = "/opt/storefront"
 SERVICE_USER = "storefront"
 # Second scaling signal for the web tier: requests per instance per minute that one small instance
 # serves with headroom (sessions and the backend call are I/O bound, so CPU alone reacts late).
-WEB_REQUESTS_PER_TARGET_PER_MINUTE = 1000
 
 
 def machine_image(config: StageConfig, stack: Stack) -> ec2.IMachineImage:
@@ -156,6 +155,8 @@ class _TierStack(Stack):
                 min_capacity=min_capacity,
                 max_capacity=max_capacity,
                 target_cpu_percent=config.target_cpu_percent,
+                health_check_interval=Duration.seconds(config.health_check_interval_seconds),
+                health_check_grace=Duration.seconds(config.health_check_grace_seconds),
                 certificate_arn=config.certificate_arn if internet_facing else None,
                 requests_per_target_per_minute=requests_per_target_per_minute,
                 access_log_retention=Duration.days(config.log_retention_days),
@@ -297,7 +298,7 @@ class WebTierStack(_TierStack):
             min_capacity=config.web_min_capacity,
             max_capacity=config.web_max_capacity,
             sessions=sessions,
-            requests_per_target_per_minute=WEB_REQUESTS_PER_TARGET_PER_MINUTE,
+            requests_per_target_per_minute=config.web_requests_per_target_per_minute,
         )
         assets = assets_bucket.arn_for_objects("*")
         self.tier.role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[assets]))

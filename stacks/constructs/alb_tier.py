@@ -67,6 +67,8 @@ class AlbAutoScalingTierProps:
     target_cpu_percent: int
     app_port: int = 8080
     health_check_path: str = "/health"
+    # Two passes make a target healthy, three failures unhealthy: 45 s to notice a dead instance at 15 s.
+    health_check_interval: Duration = Duration.seconds(15)
     # Boot time allowed before the ELB health check counts: dnf install + venv + service start.
     health_check_grace: Duration = Duration.minutes(5)
     # HTTPS on 443 (and 80 redirects to it) when set; otherwise plain HTTP on 80.
@@ -232,7 +234,9 @@ class AlbAutoScalingTier(Construct):
             health_check=elbv2.HealthCheck(
                 path=props.health_check_path,
                 healthy_http_codes="200",
-                interval=Duration.seconds(15),
+                interval=props.health_check_interval,
+                # ELB wants the timeout below the interval; 5 s (its default) where the interval allows.
+                timeout=Duration.seconds(max(2, min(5, int(props.health_check_interval.to_seconds()) - 1))),
                 healthy_threshold_count=2,
                 unhealthy_threshold_count=3,
             ),

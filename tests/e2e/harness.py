@@ -117,6 +117,10 @@ class Harness:
     def order(self, order_id: str) -> dict | None:
         return self.table("Orders").get_item(Key={"pk": f"ORDER#{order_id}", "sk": "META"}).get("Item")
 
+    def wait_for_recorded(self, order_id: str, timeout: float = 60) -> dict:
+        """The order's META item once fulfilment has written it."""
+        return wait_for(lambda: self.order(order_id), timeout, f"order {order_id} recorded")
+
     def order_record(self, order_id: str) -> dict:
         """The order's META item, which must be there."""
         order = self.order(order_id)

@@ -7,7 +7,9 @@ in a subprocess. Without .venv-cloud (`make test-fast`) they skip; `make test` b
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import tempfile
 import textwrap
 from typing import Any
 
@@ -42,9 +44,11 @@ METRIC_MATH_ALARM_SOURCE = f"METRIC_MATH_ALARM = json.loads({json.dumps(json.dum
 
 def _in_cloud_venv(script: str) -> Any:
     """Run `script` with MiniStack's interpreter; it prints one JSON document as its last line."""
+    scratch = tempfile.mkdtemp(prefix="localcloud-probe-")  # the supervisor's log and instance logs
     result = subprocess.run(
         [str(CLOUD_PYTHON), "-c", textwrap.dedent(script)],
         cwd=ROOT,
+        env={**os.environ, "LOCALCLOUD_STATE_DIR": scratch, "LOCALCLOUD_INSTANCE_PYTHON": str(CLOUD_PYTHON)},
         capture_output=True,
         text=True,
         timeout=120,
@@ -432,7 +436,112 @@ overlap = max(sum(1 for s, e in inits if s <= start < e) for start, _ in inits)
 print(json.dumps({"answers": sorted(a["n"] for a in answers), "inits": len(inits), "overlap": overlap}))
 """
 
+# Two targets of one instance target group: one answers /health, nothing listens on the other (two
+# host names, so that MiniStack's own RegisterTargets, which keys targets by Id, keeps both).
+TARGETS_LIVE_AND_DEAD = """
+import asyncio, http.server, json, re, socket, threading, time
+from localcloud import compat
+from ministack.services import alb
+
+if PATCHED:
+    compat.install_runtime_patches()
+class Health(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.send_header("Content-Length", "2"); self.end_headers(); self.wfile.write(b"ok")
+    def log_message(self, *args):
+        pass
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Health)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+live = server.server_address[1]
+with socket.socket() as sock:
+    sock.bind(("127.0.0.1", 0)); dead = sock.getsockname()[1]
+tg = "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/probe/2"
+alb._tgs[tg] = {"TargetGroupArn": tg, "Port": live, "TargetType": "instance", "HealthCheckPath": "/health",
+                "HealthCheckIntervalSeconds": 1, "HealthCheckTimeoutSeconds": 1, "HealthyThresholdCount": 2,
+                "UnhealthyThresholdCount": 2, "Matcher": {"HttpCode": "200"}}
+alb._targets[tg] = []
+alb._ACTION_MAP["RegisterTargets"]({"TargetGroupArn": [tg], "Targets.member.1.Id": ["127.0.0.1"],
+    "Targets.member.1.Port": [str(live)], "Targets.member.2.Id": ["localhost"], "Targets.member.2.Port": [str(dead)]})
+time.sleep(4)
+xml = alb._ACTION_MAP["DescribeTargetHealth"]({"TargetGroupArn": [tg]})[2].decode()
+states = {port: state for port, state in re.findall(r"<Port>(\\d+)</Port>.*?<State>(\\w+)</State>", xml)}
+async def forward():
+    answer = await alb._forward_to_tg(tg, "GET", "/", {}, b"", {})
+    status = answer[0] if isinstance(answer, tuple) else answer.status
+    return status
+statuses = [asyncio.run(forward()) for _ in range(20)]
+print(json.dumps({"live": states.get(str(live)), "dead": states.get(str(dead)), "statuses": sorted(set(statuses))}))
+"""
+
+# An Auto Scaling group created as CloudFormation creates it, with a launch template whose user data
+# starts `python -m services.probe` from a bundle in S3 (served here by a stand-in gateway), desired 2.
+GROUP_OF_TWO = """
+import base64, http.server, io, json, os, signal, tempfile, threading, time, zipfile
+bundle = io.BytesIO()
+with zipfile.ZipFile(bundle, "w") as archive:
+    archive.writestr("services/__init__.py", "")
+    archive.writestr("services/probe/__init__.py", "")
+    archive.writestr("services/probe/__main__.py",
+        "import http.server, os\\n"
+        "class H(http.server.BaseHTTPRequestHandler):\\n"
+        "    def do_GET(self):\\n"
+        "        self.send_response(200); self.end_headers(); self.wfile.write(b'ok')\\n"
+        "    def log_message(self, *a): pass\\n"
+        "http.server.HTTPServer(('127.0.0.1', int(os.environ['SERVICE_PORT'])), H).serve_forever()\\n")
+class Gateway(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.end_headers(); self.wfile.write(bundle.getvalue())
+    def log_message(self, *args):
+        pass
+gateway = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Gateway)
+threading.Thread(target=gateway.serve_forever, daemon=True).start()
+os.environ["GATEWAY_PORT"] = str(gateway.server_address[1])
+os.environ["LOCALCLOUD_INSTANCE_PORTS"] = "18081-18099"
+from localcloud import compat
+from ministack.services import autoscaling, ec2
+from ministack.services.cloudformation.provisioners import _RESOURCE_HANDLERS as H
+
+if PATCHED:
+    compat.install_runtime_patches()
+user_data = (
+    "#!/bin/bash\\naws s3 cp 's3://probe-bucket/bundle.zip' '/var/tmp/b.zip'\\n"
+    "Environment=PROBE=1\\nExecStart=/opt/venv/bin/python -m services.probe\\n"
+)
+lt_id, _ = H["AWS::EC2::LaunchTemplate"]["create"]("Lt", {"LaunchTemplateData": {
+    "ImageId": "ami-0123456789abcdef0", "UserData": base64.b64encode(user_data.encode()).decode()}}, "probe")
+tg_arn = "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/probe/3"
+name, _ = H["AWS::AutoScaling::AutoScalingGroup"]["create"]("Asg", {
+    "MinSize": "2", "MaxSize": "3", "LaunchTemplate": {"LaunchTemplateId": lt_id, "Version": "1"},
+    "TargetGroupARNs": [tg_arn], "HealthCheckType": "ELB", "HealthCheckGracePeriod": 30}, "probe")
+def in_service():
+    return [i for i in autoscaling._asgs[name]["Instances"] if i["LifecycleState"] == "InService"]
+deadline = time.time() + 30
+while time.time() < deadline and len(in_service()) < 2:
+    time.sleep(0.2)
+first = [i["InstanceId"] for i in in_service()]
+pids = [int(t["Value"]) for i in first for t in ec2._tags.get(i, []) if t["Key"] == "localcloud:pid"]
+replaced = False
+if pids:
+    os.kill(pids[0], signal.SIGKILL)
+    deadline = time.time() + 30
+    while time.time() < deadline and not replaced:
+        now = [i["InstanceId"] for i in in_service()]
+        replaced = len(now) == 2 and first[0] not in now
+        time.sleep(0.2)
+for pid in pids:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+if PATCHED:
+    compat.supervisor._supervisor.shutdown()
+print(json.dumps({"in_service": len(first), "with_process": len(pids), "replaced": replaced,
+                  "target_groups": autoscaling._asgs[name].get("TargetGroupARNs")}))
+"""
+
 PROBES = {
+    compat.TARGET_HEALTH: TARGETS_LIVE_AND_DEAD,
+    compat.AUTO_SCALING: GROUP_OF_TWO,
     compat.LAMBDA_WORKER_POOL: LAMBDA_BURST,
     compat.LAMBDA_ERROR_TYPE: LAMBDA_RAISING,
     compat.ALB_TARGET_PORT: ALB_TWO_PORTS,
@@ -463,6 +572,13 @@ def test_each_runtime_patch_is_still_needed(patch):
         # Every invocation that finds the pool busy starts a worker, and all of them initialise at once.
         assert unpatched["answers"] == [0, 1, 2, 3, 4]
         assert unpatched["inits"] == 5 and unpatched["overlap"] > 1, still_needed
+    elif patch == compat.TARGET_HEALTH:
+        # Every target reports healthy forever, and the data plane sends requests to the dead one too.
+        assert unpatched["live"] == "healthy"
+        assert unpatched["dead"] == "healthy" and 502 in unpatched["statuses"], still_needed
+    elif patch == compat.AUTO_SCALING:
+        # The group holds no instance (or mock ones that run nothing) and forgets its target groups.
+        assert unpatched["with_process"] == 0 and unpatched["target_groups"] is None, still_needed
     else:
         # Two ports of one host collapse into the first one registered; deregistering it empties the group.
         assert unpatched == {"registered": [["127.0.0.1", 8081]], "left": []}, still_needed
@@ -474,6 +590,18 @@ def test_a_burst_waits_for_a_warm_worker_instead_of_starting_cold_ones_at_once()
     two: two inits, one at a time, instead of five at once; every invocation answered."""
     patched = _in_cloud_venv("PATCHED = True\n" + LAMBDA_BURST)
     assert patched == {"answers": [0, 1, 2, 3, 4], "inits": 2, "overlap": 1}
+
+
+def test_health_checks_mark_a_dead_target_unhealthy_and_the_alb_routes_around_it():
+    patched = _in_cloud_venv("PATCHED = True\n" + TARGETS_LIVE_AND_DEAD)
+    assert patched == {"live": "healthy", "dead": "unhealthy", "statuses": [200]}
+
+
+def test_auto_scaling_runs_the_user_data_service_and_replaces_a_dead_instance():
+    patched = _in_cloud_venv("PATCHED = True\n" + GROUP_OF_TWO)
+    assert patched["in_service"] == 2 and patched["with_process"] == 2
+    assert patched["replaced"] is True
+    assert patched["target_groups"] == ["arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/probe/3"]
 
 
 def test_alb_keeps_one_target_per_host_and_port_as_on_aws():

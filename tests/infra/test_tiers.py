@@ -11,6 +11,7 @@ import pytest
 from aws_cdk import DockerImage, Stack
 from aws_cdk import aws_ec2 as ec2
 
+from localcloud.supervisor import parse_user_data
 from stacks.constructs.platform_pip import manylinux_platform, pip_download_command
 from stacks.constructs.service_bundle import PACKAGE_DIR, ServiceBundler
 from stacks.constructs.tier_security_groups import APP_PORT
@@ -180,6 +181,34 @@ def test_target_group_health_checks_the_service(tier, sandbox):
     assert props["HealthCheckPath"] == "/health"
     assert props["Port"] == APP_PORT and props["Protocol"] == "HTTP"
     assert props["Matcher"] == {"HttpCode": "200"}
+
+
+@pytest.mark.parametrize(("stage", "interval", "timeout", "grace"), [("sandbox", 15, 5, 300), ("local", 5, 4, 20)])
+@pytest.mark.parametrize("tier", TIERS)
+def test_health_check_timing_comes_from_the_stage_and_the_timeout_stays_below_the_interval(
+    stage, interval, timeout, grace, tier, request
+):
+    synthesized = request.getfixturevalue(stage)
+    _, group = only(synthesized, tier, "AWS::ElasticLoadBalancingV2::TargetGroup")
+    props = group["Properties"]
+    assert (props["HealthCheckIntervalSeconds"], props.get("HealthCheckTimeoutSeconds")) == (interval, timeout)
+    assert (props["HealthyThresholdCount"], props["UnhealthyThresholdCount"]) == (2, 3)
+    _, asg = only(synthesized, tier, "AWS::AutoScaling::AutoScalingGroup")
+    assert asg["Properties"]["HealthCheckGracePeriod"] == grace
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_the_local_supervisor_runs_what_the_user_data_starts(tier, local):
+    """localcloud/supervisor.py launches an instance from the launch template's user data: the module
+    the systemd unit starts, the unit's environment and the service bundle object it downloads."""
+    launch = parse_user_data(user_data(local, tier))
+    assert launch is not None
+    assert launch.module == f"services.{tier}"
+    assert launch.environment["DISCOVERY_PREFIX"] == local.app.config.parameter_name("discovery")
+    assert launch.environment["SERVICE_PORT"] == str(APP_PORT)
+    assert launch.bundle is not None
+    bucket, key = launch.bundle
+    assert bucket.startswith("cdk-") and key.endswith(".zip")
 
 
 # --- load balancers --------------------------------------------------------------------------------
