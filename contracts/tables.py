@@ -21,6 +21,9 @@ ORDER_PREFIX = "ORDER#"
 ANALYTICS_PREFIX = "ANALYTICS#"
 LEDGER_PREFIX = "LEDGER#"
 HANDOFF_PREFIX = "HANDOFF#"
+# The idempotency table (Powertools layout, partition key `id` = `<prefix>#<hash>`): the ids the backend
+# tier writes for its `Idempotency-Key`s (services/backend/idempotency.py); its grant is limited to them.
+WEB_ORDERS_IDEMPOTENCY_PREFIX = "web-orders#"
 
 META = "META"
 

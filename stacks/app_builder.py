@@ -76,6 +76,7 @@ def build_app(app: cdk.App, config: StageConfig | None = None) -> StorefrontApp:
         instance_subnets=network.app_subnets,
         security_groups=network.security_groups,
         orders_table=data.orders_table,
+        idempotency_table=data.idempotency_table,
         handoff_bucket=data.handoff_bucket,
         order_events_topic=messaging.order_events_topic,
         **common("backend"),

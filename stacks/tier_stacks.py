@@ -22,7 +22,7 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from contracts.handoff import INCOMING_PREFIX
-from contracts.tables import ORDER_PREFIX
+from contracts.tables import ORDER_PREFIX, WEB_ORDERS_IDEMPOTENCY_PREFIX
 from stacks.config import StageConfig
 from stacks.constructs.alb_tier import AlbAutoScalingTier, AlbAutoScalingTierProps
 from stacks.constructs.service_bundle import ServiceBundle, ServiceBundleProps
@@ -211,6 +211,7 @@ class BackendTierStack(_TierStack):
         instance_subnets: ec2.SubnetSelection,
         security_groups: TierSecurityGroups,
         orders_table: dynamodb.ITable,
+        idempotency_table: dynamodb.ITable,
         handoff_bucket: s3.IBucket,
         order_events_topic: sns.ITopic,
         **kwargs,
@@ -238,6 +239,14 @@ class BackendTierStack(_TierStack):
         )
         # Reads order records (GET /orders/{id}), nothing else of the table.
         grant_items(orders_table, role, ["GetItem"], key_prefixes=[ORDER_PREFIX])
+        # Idempotency-Key records of POST /orders (Powertools: put, read, complete, delete on failure), only
+        # this tier's ids: never the API's or the consumers' records in the same table.
+        grant_items(
+            idempotency_table,
+            role,
+            ["GetItem", "PutItem", "UpdateItem", "DeleteItem"],
+            key_prefixes=[WEB_ORDERS_IDEMPOTENCY_PREFIX],
+        )
         # Hand-off producer: write-only, and only under incoming/ (no read, list, delete or overwrite ACLs).
         handoff_objects = handoff_bucket.arn_for_objects(f"{INCOMING_PREFIX}*")
         role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:PutObject"], resources=[handoff_objects]))
@@ -261,6 +270,7 @@ class BackendTierStack(_TierStack):
         )
         discovery("order-events-topic-arn", order_events_topic.topic_arn, "SNS topic for order events")
         discovery("orders-table", orders_table.table_name, "Orders DynamoDB table name")
+        discovery("idempotency-table", idempotency_table.table_name, "Idempotency DynamoDB table name")
         discovery("handoff-bucket", handoff_bucket.bucket_name, "S3 hand-off bucket (write under incoming/)")
 
 

@@ -18,6 +18,7 @@ from typing import Any, cast
 
 import redis
 from flask import Flask, jsonify, request, session
+from flask_session.base import ServerSideSession
 from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -27,7 +28,7 @@ from services.common.discovery import Discovery
 from services.common.observability import install_request_hooks
 from services.common.redis_client import RedisProvider
 from services.common.settings import ServiceSettings
-from services.web import cart
+from services.web import cart, checkout
 from services.web.backend_client import BackendClient, BackendUnavailable
 from services.web.catalog import CATALOG, authenticate
 from services.web.sessions import DiscoveredRedisSessionInterface, init_sessions
@@ -173,6 +174,9 @@ def create_app(
     @app.post("/orders")
     def place_order():
         customer_id = logged_in_user()
+        client, session_id = provider.client(), cast(ServerSideSession, session).sid
+        # The token before the cart (services/web/checkout.py says why).
+        token = checkout.current_token(client, session_id)
         view = cart_view(customer_id)
         if not view["items"]:
             return _error(400, "the cart is empty")
@@ -186,13 +190,22 @@ def create_app(
             ],
         )
         try:
-            answer = backend.request("POST", "/orders", order.model_dump(mode="json", exclude={"total"}))
+            # Keyed: the backend places it once however often it arrives, so the client may retry it.
+            answer = backend.request(
+                "POST",
+                "/orders",
+                order.model_dump(mode="json", exclude={"total"}),
+                idempotency_key=checkout.idempotency_key(customer_id, session_id, token),
+            )
         except BackendUnavailable as error:
             logger.warning("order not placed, backend unavailable", extra={"error": str(error)})
             return _error(503, "the order service is unavailable; your cart is kept, please try again", cart=view)
         if answer.status != 202:
             return jsonify(answer.body), answer.status
-        cart.remove_ordered(provider.client(), customer_id, {item.sku: item.quantity for item in order.items})
+        ordered = {item.sku: item.quantity for item in order.items}
+        if not checkout.complete(client, session_id, token, customer_id, ordered):
+            logger.info("order answered again", extra={"order_id": answer.body.get("order_id")})  # a double submit
+            return jsonify(answer.body), 202
         logger.info("order placed", extra={"order_id": answer.body.get("order_id")})
         return jsonify(answer.body), 202
 

@@ -62,13 +62,27 @@ def remove_ordered(client: redis.Redis, customer_id: str, ordered: dict[str, int
     key = _key(customer_id)
 
     def update(pipe: redis.client.Pipeline) -> None:
-        current = {_text(sku): int(qty) for sku, qty in pipe.hgetall(key).items()}
+        current = lines(pipe, customer_id)
         pipe.multi()
-        for sku, quantity in ordered.items():
-            left = current.get(sku, 0) - quantity
-            if left > 0:
-                pipe.hset(key, sku, left)
-            else:
-                pipe.hdel(key, sku)
+        queue_removal(pipe, customer_id, current, ordered)
 
     client.transaction(update, key)
+
+
+def queue_removal(
+    pipe: redis.client.Pipeline, customer_id: str, current: dict[str, int], ordered: dict[str, int]
+) -> None:
+    """Queue, in `pipe`'s MULTI, the removal of `ordered` from the cart that held `current` (read after
+    WATCHing `watched_key(customer_id)`): for a transaction that changes the cart and something else."""
+    key = _key(customer_id)
+    for sku, quantity in ordered.items():
+        left = current.get(sku, 0) - quantity
+        if left > 0:
+            pipe.hset(key, sku, left)
+        else:
+            pipe.hdel(key, sku)
+
+
+def watched_key(customer_id: str) -> str:
+    """The Redis key that holds the cart (to WATCH in a transaction of another module)."""
+    return _key(customer_id)

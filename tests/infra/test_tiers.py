@@ -303,14 +303,30 @@ def test_backend_role_grants_exactly_its_producer_calls(sandbox):
     assert {"sns:Publish", "dynamodb:GetItem", "ssm:GetParametersByPath", "s3:PutObject"} <= granted
     # The backend keeps no sessions: no cache AUTH token (and no security-group path to the cache).
     assert not {a for a in granted if a.startswith("secretsmanager:")}
-    # Reads orders, never writes them (the fulfilment consumer owns order records).
-    assert not {a for a in granted if a.startswith("dynamodb:") and ("Put" in a or "Update" in a or "Delete" in a)}
     # Publishes one event and sends nothing: the cancel window subscribes to the topic (no dual write).
     assert not {a for a in granted if a.startswith("sqs:")}
-    # Order records only (the GET route), by leading key.
-    [table] = [s for s in statements if any(a.startswith("dynamodb:") for a in actions(s))]
-    assert actions(table) == ["dynamodb:GetItem"]
-    assert table["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["ORDER#*"]}}
+    data = sandbox.app.stacks["data"]
+    tables = {
+        name: [s for s in statements if any(logical_id(table) in n for n in output_names(s["Resource"]))]
+        for name, table in (("orders", data.orders_table), ("idempotency", data.idempotency_table))
+    }
+    assert sum(len(t) for t in tables.values()) == len(
+        [s for s in statements if any(a.startswith("dynamodb:") for a in actions(s))]
+    )
+    # Order records only (the GET route), by leading key; reads orders, never writes them (the
+    # fulfilment consumer owns order records).
+    [orders] = tables["orders"]
+    assert actions(orders) == ["dynamodb:GetItem"]
+    assert orders["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["ORDER#*"]}}
+    # Its own Idempotency-Key records (Powertools' calls), never the API's or the consumers'.
+    [idempotency] = tables["idempotency"]
+    assert actions(idempotency) == [
+        "dynamodb:DeleteItem",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+    ]
+    assert idempotency["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["web-orders#*"]}}
     ssm = [s for s in statements if any(a.startswith("ssm:") for a in actions(s))]
     assert len(ssm) == 1
     paths = [r["Fn::Join"][1][-1] for r in ssm[0]["Resource"]]
@@ -379,11 +395,18 @@ def test_backend_publishes_its_discovery_parameters(sandbox):
         p["Properties"]["Name"].removeprefix(config.parameter_name("discovery") + "/"): p["Properties"]["Value"]
         for p in resources(sandbox, "backend", "AWS::SSM::Parameter").values()
     }
-    assert set(parameters) == {"backend-url", "order-events-topic-arn", "orders-table", "handoff-bucket"}
+    assert set(parameters) == {
+        "backend-url",
+        "order-events-topic-arn",
+        "orders-table",
+        "idempotency-table",
+        "handoff-bucket",
+    }
     assert parameters["backend-url"] == {"Fn::Join": ["", ["http://", {"Fn::GetAtt": [balancer_id, "DNSName"]}]]}
     data, messaging = sandbox.app.stacks["data"], sandbox.app.stacks["messaging"]
     for name, construct in (
         ("orders-table", data.orders_table),
+        ("idempotency-table", data.idempotency_table),
         ("handoff-bucket", data.handoff_bucket),
         ("order-events-topic-arn", messaging.order_events_topic),
     ):

@@ -150,6 +150,7 @@ class Cloud:
     observer_queue_url: str  # subscribed to the topic with raw delivery: what consumers would receive
     cancel_queue_url: str  # subscribed with the contract's filter, as the Messaging stack does
     orders_table: str
+    idempotency_table: str
     aws: Any
 
     def put_parameter(self, name: str, value: str) -> None:
@@ -210,11 +211,19 @@ def cloud(aws, redis_server) -> Cloud:
         ],
         BillingMode="PAY_PER_REQUEST",
     )
-    result = Cloud(prefix, topic_arn, observer_url, cancel_url, table, aws)
+    idempotency_table = f"idempotency-{run}"  # the Data stack's layout: partition key `id`, TTL `expiration`
+    ddb.create_table(
+        TableName=idempotency_table,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    result = Cloud(prefix, topic_arn, observer_url, cancel_url, table, idempotency_table, aws)
     for name, value in {
         "redis-endpoint": redis_server.endpoint,
         "order-events-topic-arn": topic_arn,
         "orders-table": table,
+        "idempotency-table": idempotency_table,
     }.items():
         result.put_parameter(name, value)
     return result
