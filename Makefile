@@ -21,7 +21,7 @@ VENV_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 CLOUD_STAMP := $(CLOUD_VENV)/.installed
 
-.PHONY: help setup toolchain synth lint lint-code audit openapi test test-fast local local-down deploy diagram bench redis graphviz clean
+.PHONY: help setup toolchain synth lint lint-code audit openapi test test-fast local local-down local-reset deploy diagram bench redis graphviz clean
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -94,8 +94,11 @@ test-fast: toolchain $(CLOUD_STAMP) redis graphviz ## unit + integration + infra
 local: setup ## deploy every stack to the local cloud and run the storefront scenario
 	$(VENV)/bin/python -m localcloud up
 
-local-down: ## stop what `make local` started
+local-down: ## stop what `make local` started (the cloud's state is kept for the next `make local`)
 	[ -x $(VENV)/bin/python ] && $(VENV)/bin/python -m localcloud down || true
+
+local-reset: ## stop the local cloud and delete its saved state
+	[ -x $(VENV)/bin/python ] && $(VENV)/bin/python -m localcloud down --reset || true
 
 deploy: toolchain ## deploy to a real account: AWS_PROFILE=... make deploy STAGE=sandbox
 	cdk deploy --all -c stage=$(STAGE) $(CONTEXT) --require-approval broadening

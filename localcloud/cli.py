@@ -13,6 +13,7 @@ status: what is running, which stacks are deployed, each group's capacity and ea
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -74,14 +75,21 @@ def up(settings: Settings, say, with_tiers: bool = True) -> UpResult:
     return result
 
 
-def down(settings: Settings, say) -> None:
+def down(settings: Settings, say, reset: bool = False) -> None:
+    """Stop gracefully: MiniStack saves its state on SIGTERM (30 s allowed), redis-server its
+    append-only file; the next `up` restores both. `reset` also deletes the saved state."""
     stopped = []
-    for name in (runtime.EMULATOR, runtime.REDIS):
-        if ManagedProcess(name, settings.state_dir).stop():
+    for name, grace in ((runtime.EMULATOR, 30.0), (runtime.REDIS, 10.0)):
+        if ManagedProcess(name, settings.state_dir).stop(timeout=grace):
             stopped.append(name)
     if runtime.EMULATOR in stopped:
         runtime.clear_scratch(settings)
     say(f"stopped: {', '.join(stopped) or 'nothing (no process of ours was running)'}")
+    if reset:
+        for directory in (*runtime.emulator_state_dirs(settings), runtime.redis_data_dir(settings)):
+            shutil.rmtree(directory, ignore_errors=True)
+        (settings.state_dir / "cdk.out.inputs").unlink(missing_ok=True)
+        say("saved state deleted: the next `up` starts from an empty cloud")
 
 
 def status(settings: Settings, say) -> int:
@@ -128,11 +136,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m localcloud", description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=("up", "down", "status"))
     parser.add_argument("--no-scenario", action="store_true", help="deploy and start the tiers only")
+    parser.add_argument("--reset", action="store_true", help="down: also delete the saved state")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     say = Progress()
     if args.command == "down":
-        down(settings, say)
+        down(settings, say, reset=args.reset)
         return 0
     if args.command == "status":
         return status(settings, say)

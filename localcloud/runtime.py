@@ -54,16 +54,21 @@ def _start_redis(settings: Settings, password: str | None, say) -> None:
     binary = shutil.which("redis-server")
     if not binary:
         raise RuntimeError("redis-server not found: run `make redis` (apt-get install redis-server)")
-    # No persistence: sessions and carts are throwaway state of a local run. The AUTH token goes in a
-    # private config file, not on the command line.
+    # Sessions and carts survive a restart, as a replicated ElastiCache node keeps them through a node
+    # replacement: an append-only file under the state directory (`localcloud down --reset` removes it).
+    # The AUTH token goes in a private config file, not on the command line.
     conf = settings.state_dir / "redis.conf"
     conf.write_text("")
     conf.chmod(0o600)
+    data = redis_data_dir(settings)
+    data.mkdir(parents=True, exist_ok=True)
     lines = [
         f"bind {settings.host}",
         f"port {settings.redis_port}",
         'save ""',
-        "appendonly no",
+        f"dir {data}",
+        "appendonly yes",
+        "appendfsync everysec",
         "protected-mode yes",
         "daemonize no",
         "loglevel warning",
@@ -80,6 +85,15 @@ def _start_redis(settings: Settings, password: str | None, say) -> None:
         f"redis-server started on {settings.host}:{settings.redis_port} (pid {proc.pid()}"
         f"{', AUTH token of the Sessions stack' if password else ''})"
     )
+
+
+def redis_data_dir(settings: Settings) -> Path:
+    return settings.state_dir / "redis-data"
+
+
+def emulator_state_dirs(settings: Settings) -> list[Path]:
+    """Where MiniStack keeps its state between runs (service records; S3 object bodies)."""
+    return [settings.state_dir / "ministack-state", settings.state_dir / "ministack-s3"]
 
 
 def _redis_quoted(value: str) -> str:
@@ -220,7 +234,7 @@ def ensure_emulator(settings: Settings, say) -> str:
     if health is not None and ours.alive():
         recorded = fingerprint_file.read_text() if fingerprint_file.exists() else ""
         if recorded != _launcher_fingerprint():
-            say("MiniStack was started with an older compatibility layer: restarting it (its state is lost)")
+            say("MiniStack was started with an older compatibility layer: restarting it (its state is kept)")
             ours.stop()
             health = None
     if health is not None:
@@ -246,6 +260,12 @@ def ensure_emulator(settings: Settings, say) -> str:
         "LOCALCLOUD_REDIS_PORT": str(settings.redis_port),
         "PYTHONDONTWRITEBYTECODE": "1",
         "LOCALCLOUD_LAMBDA_POOL_STATUS": str(lambda_pool_status_file(settings)),
+        # State survives a graceful stop (saved on SIGTERM, restored at start): records of every service,
+        # S3 object bodies on disk. Kept out of tmp/, which is emptied around each run.
+        "PERSIST_STATE": "1",
+        "STATE_DIR": str(emulator_state_dirs(settings)[0]),
+        "S3_PERSIST": "1",
+        "S3_DATA_DIR": str(emulator_state_dirs(settings)[1]),
         # The supervisor (localcloud/supervisor.py) runs the tier instances with the project's
         # interpreter, its log and the instances' logs under the state directory.
         "LOCALCLOUD_STATE_DIR": str(settings.state_dir),

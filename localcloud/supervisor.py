@@ -294,7 +294,7 @@ class Supervisor:
             if record["InstanceId"] not in self.instances and record.get("LifecycleState") != "Terminated":
                 record["LifecycleState"], record["HealthStatus"] = "Terminated", "Unhealthy"
                 self.note(f"{name}: {record['InstanceId']} has no process (restored from an earlier run): replacing it")
-                _set_ec2_state(record["InstanceId"], "terminated")
+                self.forget_restored(group, record["InstanceId"])
         mine = [i for i in self.instances.values() if i.group == name]
         for instance in mine:
             self.check_instance(group, instance, now)
@@ -312,6 +312,23 @@ class Supervisor:
         group["Instances"] = [self.record_of(i) for i in self.instances.values() if i.group == name]
         for instance_id in [i.instance_id for i in self.instances.values() if i.lifecycle == "Terminated"]:
             self.instances.pop(instance_id, None)
+
+    def forget_restored(self, group: dict, instance_id: str) -> None:
+        """An instance of an earlier emulator run: its process is gone with that run, so it is
+        terminated and its target (found by its `localcloud:port` tag) leaves the target groups."""
+        from ministack.services import alb, ec2
+
+        tags = {t["Key"]: t["Value"] for t in ec2._tags.get(instance_id, [])}
+        _set_ec2_state(instance_id, "terminated")
+        if "localcloud:port" not in tags:
+            return
+        port = int(tags["localcloud:port"])
+        for tg_arn in group.get("TargetGroupARNs") or []:
+            alb._targets[tg_arn] = [
+                t
+                for t in alb._targets.get(tg_arn, [])
+                if not (str(t["Id"]) == "127.0.0.1" and int(t.get("Port") or 0) == port)
+            ]
 
     def check_instance(self, group: dict, instance: Instance, now: float) -> None:
         name = group["AutoScalingGroupName"]

@@ -388,8 +388,8 @@ def localcloud(command: str, *flags: str, log_name: str, timeout: float = 1800) 
 
 
 def local_cloud_down() -> None:
-    say("  localcloud down")
-    localcloud("down", log_name="localcloud-down", timeout=300)
+    say("  localcloud down --reset")
+    localcloud("down", "--reset", log_name="localcloud-down", timeout=300)
 
 
 def local_cloud_ports(settings: Settings) -> list[int]:
