@@ -21,7 +21,7 @@ VENV_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 CLOUD_STAMP := $(CLOUD_VENV)/.installed
 
-.PHONY: help setup toolchain synth lint lint-code audit openapi test test-fast local local-down local-reset deploy diagram bench redis graphviz clean
+.PHONY: help setup toolchain synth lint lint-code audit openapi test test-fast local local-down local-reset deploy diagram bench gameday redis graphviz clean
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -115,6 +115,11 @@ diagram: toolchain graphviz ## draw docs/architecture.{svg,png} from the synthes
 BENCH_ARGS ?=
 bench: setup ## every row of issue 10 (synth, suite, clean-clone make test, make local, orders, memory, imports); restarts the local cloud
 	$(VENV)/bin/python -m scripts.bench $(BENCH_ARGS)
+
+# Flags of scripts/gameday.py, e.g. `make gameday GAMEDAY_ARGS="--profile short"` (`--help` lists them).
+GAMEDAY_ARGS ?=
+gameday: setup ## ~1000 orders through the web ALB and the API while 7 faults are injected; docs/gameday.md + .png
+	$(VENV)/bin/python -m scripts.gameday $(GAMEDAY_ARGS)
 
 clean:
 	rm -rf cdk.out .pytest_cache .build

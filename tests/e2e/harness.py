@@ -15,19 +15,11 @@ from datetime import UTC, datetime
 import boto3
 from boto3.dynamodb.conditions import Key
 
+from localcloud import consumers as consumer_ops
 from localcloud.cli import UpResult
+from localcloud.consumers import CONSUMERS, FANOUT
 from localcloud.settings import REGION, Settings
 from localcloud.storefront import Deployed, HttpClient, api_client, idempotency_key, wait_for, web_client
-
-# consumer -> (construct of its function, construct of the queue it drains)
-CONSUMERS = {
-    "fulfilment": ("Processing/FulfilmentConsumer", "Messaging/FulfilmentQueue"),
-    "notification": ("Processing/NotificationConsumer", "Messaging/NotificationQueue"),
-    "analytics": ("Processing/AnalyticsConsumer", "Messaging/AnalyticsQueue"),
-    "order_finaliser": ("Processing/OrderFinaliserConsumer", "Messaging/OrderCancelWindowQueue"),
-    "inventory_ledger": ("Processing/InventoryLedgerConsumer", "Messaging/InventoryEventsQueue"),
-}
-FANOUT = ("fulfilment", "notification", "analytics")
 
 
 class Harness:
@@ -91,24 +83,13 @@ class Harness:
         return (json.loads(body) if isinstance(body, str) else body)["Resources"][logical_id]
 
     def esm_uuid(self, consumer: str) -> str:
-        function = CONSUMERS[consumer][0]
-        paths = self.deployed.paths(rf"^{function}/Function/SqsEventSource")
-        assert len(paths) == 1, paths
-        return self.deployed.physical_id(paths[0])
+        return consumer_ops.esm_uuid(self.deployed, consumer)
 
     # --- observation -------------------------------------------------------------------------
 
     def depth(self, queue_url: str) -> int:
         """Messages in the queue: visible, in flight and delayed."""
-        attrs = self.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
-        return sum(
-            int(attrs.get(a, 0))
-            for a in (
-                "ApproximateNumberOfMessages",
-                "ApproximateNumberOfMessagesNotVisible",
-                "ApproximateNumberOfMessagesDelayed",
-            )
-        )
+        return consumer_ops.depth(self.sqs, queue_url)
 
     def visible(self, queue_url: str) -> int:
         attrs = self.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"])
@@ -157,14 +138,7 @@ class Harness:
     # --- consumers offline / back ------------------------------------------------------------
 
     def set_consumer(self, consumer: str, enabled: bool) -> None:
-        uuid = self.esm_uuid(consumer)
-        self.lambda_.update_event_source_mapping(UUID=uuid, Enabled=enabled)
-        wanted = "Enabled" if enabled else "Disabled"
-        wait_for(
-            lambda: self.lambda_.get_event_source_mapping(UUID=uuid)["State"] == wanted,
-            30,
-            f"{consumer} event source mapping {wanted}",
-        )
+        consumer_ops.set_consumer(self.settings, self.deployed, consumer, enabled)
 
     @contextlib.contextmanager
     def consumers_offline(self, *consumers: str) -> Iterator[None]:
