@@ -528,7 +528,7 @@ class RestartRedis(Fault):
             _redis_shutdown(settings.host, settings.redis_port, self.token)
             how = "SHUTDOWN NOSAVE"
         wait_for(lambda: not runtime.redis_ping(settings.host, settings.redis_port), 15, "redis-server to stop")
-        return f"{how}; down for {self.hold_seconds:.0f} s, then restarted (sessions and carts are not persisted)"
+        return f"{how}; down for {self.hold_seconds:.0f} s, then restarted (sessions and carts come back from its append-only file)"
 
     def recover(self, day: Gameday) -> None:
         runtime.ensure_redis(day.settings, lambda message: day.say(f"  {message}"), self.token)

@@ -535,8 +535,8 @@ class Supervisor:
 
     @staticmethod
     def scale_in_victims(live: list[Instance], count: int) -> list[Instance]:
-        """The Default termination policy: from the AZ with the most instances, the instance with the
-        oldest launch template version, then the one launched first (AWS's next tie-breaks, billing
+        """The Default termination policy: from the AZ with the most instances (all tied AZs alike), the
+        instance with the oldest launch template version, then the one launched first (AWS's next tie-breaks, billing
         hour and random, have no local meaning)."""
         victims: list[Instance] = []
         pool = list(live)
@@ -544,7 +544,8 @@ class Supervisor:
             zones: dict[str, list[Instance]] = {}
             for i in pool:
                 zones.setdefault(i.zone, []).append(i)
-            crowded = max(zones.values(), key=len)
+            most = max(len(members) for members in zones.values())
+            crowded = [i for members in zones.values() if len(members) == most for i in members]  # ties: all of them
             victim = min(crowded, key=lambda i: (i.lifecycle == "InService", i.template_version, i.launched_at))
             victims.append(victim)
             pool.remove(victim)
@@ -586,14 +587,16 @@ class Supervisor:
         for group in list(autoscaling._asgs._data.values()):
             name = group["AutoScalingGroupName"]
             mine = [i for i in self.instances.values() if i.group == name]
-            if not mine or name not in policies:
+            if name not in policies or self.launch_of(group) is None:
                 continue
             in_service = [i for i in mine if i.lifecycle == "InService"]
             readings = []
             for record in policies[name]:
                 tracking = record.get("TargetTrackingConfiguration") or {}
                 spec = tracking.get("PredefinedMetricSpecification") or {}
-                metric = spec.get("PredefinedMetricType") or "custom"
+                metric = spec.get("PredefinedMetricType") or CUSTOM
+                if metric == CUSTOM:
+                    spec = tracking.get("CustomizedMetricSpecification") or {}
                 policy = scaling.TrackingPolicy(
                     record["PolicyName"],
                     metric,
@@ -615,6 +618,8 @@ class Supervisor:
                 self.note(f"{name}: {decision.reason}")
 
     def metric(self, metric: str, spec: dict, in_service: list[Instance], requests: dict[str, int], elapsed: float):
+        if metric == CUSTOM:
+            return customized_metric(spec, len(in_service))
         if metric == "ASGAverageCPUUtilization":
             values = [v for v in (self.cpu_percent(i, elapsed) for i in in_service) if v is not None]
             return sum(values) / len(values) if values else None
@@ -665,6 +670,81 @@ class Supervisor:
         for instance in list(self.instances.values()):
             with contextlib.suppress(Exception):
                 self.stop_process(instance)
+
+
+CUSTOM = "CustomizedMetricSpecification"
+
+
+def customized_metric(spec: dict, in_service: int) -> float | None:
+    """A customized metric or metric-math expression, from what the local cloud can measure: SQS queue
+    depths (AWS/SQS ApproximateNumberOfMessagesVisible/NotVisible) and the group's in-service count
+    (AWS/AutoScaling GroupInServiceInstances). AWS's documented backlog-per-instance policy is the
+    expression `visible / in-service`; with no instance in service it is the backlog itself (one
+    instance would carry it), so a group at 0 can scale out. None: a metric the cloud cannot measure."""
+    if spec.get("MetricName"):
+        return _metric_value(spec, in_service)
+    values: dict[str, float] = {}
+    returned = None
+    for query in spec.get("Metrics") or []:
+        if "MetricStat" in query:
+            value = _metric_value(query["MetricStat"].get("Metric") or {}, in_service)
+            if value is None:
+                return None
+            values[query["Id"]] = value
+        elif "Expression" in query:
+            values[query["Id"]] = _expression(str(query["Expression"]), values, in_service)
+        if query.get("ReturnData", True) in (True, "true", "True"):
+            returned = query["Id"]
+    return values.get(returned) if returned else None
+
+
+def _metric_value(metric: dict, in_service: int) -> float | None:
+    dimensions = {d.get("Name"): d.get("Value") for d in metric.get("Dimensions") or []}
+    namespace, name = metric.get("Namespace"), metric.get("MetricName")
+    if namespace == "AWS/AutoScaling" and name == "GroupInServiceInstances":
+        return float(in_service)
+    if namespace == "AWS/SQS" and name in (
+        "ApproximateNumberOfMessagesVisible",
+        "ApproximateNumberOfMessagesNotVisible",
+    ):
+        from ministack.services import sqs
+
+        url = sqs._queue_name_to_url.get(dimensions.get("QueueName"))
+        queue = sqs._queues.get(url) if url else None
+        if queue is None:
+            return None
+        now = time.time()
+        messages = list(queue.get("messages") or [])
+        visible = sum(1 for m in messages if m["visible_at"] <= now)
+        in_flight = sum(1 for m in messages if m["visible_at"] > now and m.get("receive_count", 0) > 0)
+        return float(visible if name.endswith("Visible") and not name.endswith("NotVisible") else in_flight)
+    return None
+
+
+def _expression(text: str, values: dict[str, float], in_service: int) -> float:
+    """`a / b`, `a + b`, `a - b`, `a * b` over metric ids and numbers (what backlog policies use)."""
+    import ast
+
+    def evaluate(node: ast.AST) -> float:
+        if isinstance(node, ast.Expression):
+            return evaluate(node.body)
+        if isinstance(node, ast.Name):
+            return values[node.id]
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+            return float(node.value)
+        if isinstance(node, ast.BinOp):
+            left, right = evaluate(node.left), evaluate(node.right)
+            if isinstance(node.op, ast.Div):
+                return left / right if right else left  # no instance yet: the whole backlog
+            if isinstance(node.op, ast.Add):
+                return left + right
+            if isinstance(node.op, ast.Sub):
+                return left - right
+            if isinstance(node.op, ast.Mult):
+                return left * right
+        raise ValueError(f"unsupported metric math: {text}")
+
+    return evaluate(ast.parse(text, mode="eval"))
 
 
 def _http_connection(host: str, port: int, timeout: float):
