@@ -98,6 +98,20 @@ class Launch:
     bundle: tuple[str, str] | None  # (bucket, key) of the service bundle
 
 
+def replacement_reason(
+    group: dict, alive: bool, exit_code: int | None, age_seconds: float, target_states: dict[str, str]
+) -> str | None:
+    """Why Auto Scaling replaces an InService instance, or None: the EC2 status check (is the instance
+    running at all) applies at once; with health-check type ELB, a target group's `unhealthy` verdict
+    counts once the grace period since launch has passed."""
+    if not alive:
+        return f"EC2 status check failed: the instance stopped (exit {exit_code})"
+    if group.get("HealthCheckType") != "ELB" or age_seconds < float(group.get("HealthCheckGracePeriod") or 0):
+        return None
+    unhealthy = [arn for arn, state in target_states.items() if state == health.UNHEALTHY]
+    return f"ELB health check failed in {_tg_name(unhealthy[0])}" if unhealthy else None
+
+
 def parse_user_data(text: str) -> Launch | None:
     """The service a tier's user data starts (see stacks/tier_stacks.py), or None if it starts none."""
     module = SERVICE_MODULE.search(text)
@@ -354,23 +368,15 @@ class Supervisor:
             elif now - instance.launched_at > LAUNCH_TIMEOUT_SECONDS:
                 self.terminate(instance, "launch timed out", now)
             return
-        # InService: the EC2 status check (is the instance running at all) applies at once...
-        if not instance.alive():
+        states = {
+            arn: self.health.get((arn, "127.0.0.1", instance.port), health.TargetHealth()).state
+            for arn in instance.registered
+        }
+        code = instance.process.returncode if instance.process else None
+        reason = replacement_reason(group, instance.alive(), code, now - instance.launched_at, states)
+        if reason:
             instance.health_status = "Unhealthy"
-            code = instance.process.returncode if instance.process else None
-            self.terminate(instance, f"EC2 status check failed: the instance stopped (exit {code})", now)
-            return
-        # ... the ELB health check once the grace period has passed.
-        grace = float(group.get("HealthCheckGracePeriod") or 0)
-        if group.get("HealthCheckType") == "ELB" and now - instance.launched_at >= grace:
-            unhealthy = [
-                arn
-                for arn in instance.registered
-                if self.health.get((arn, "127.0.0.1", instance.port), health.TargetHealth()).state == health.UNHEALTHY
-            ]
-            if unhealthy:
-                instance.health_status = "Unhealthy"
-                self.terminate(instance, f"ELB health check failed in {_tg_name(unhealthy[0])}", now)
+            self.terminate(instance, reason, now)
 
     def launch(self, group: dict, launch_and_version: tuple[Launch, int], live: list[Instance], now: float):
         from ministack.services import ec2

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from localcloud.supervisor import Instance, Supervisor, _expression, customized_metric, parse_user_data
+from localcloud.supervisor import (
+    Instance,
+    Supervisor,
+    _expression,
+    customized_metric,
+    parse_user_data,
+    replacement_reason,
+)
 
 USER_DATA = """#!/bin/bash
 aws s3 cp 's3://cdk-assets-000000000000-us-east-1/abc123.zip' '/var/tmp/storefront-services.zip' --region us-east-1
@@ -68,3 +75,26 @@ def test_a_customized_metric_on_the_group_size_is_measured_and_an_unknown_one_is
         ]
     }
     assert customized_metric(math, 4) == 2.0
+
+
+ELB_GROUP = {"HealthCheckType": "ELB", "HealthCheckGracePeriod": 20}
+TG = "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/web/1"
+
+
+def test_a_stopped_instance_fails_its_ec2_status_check_even_within_the_grace_period():
+    assert replacement_reason(ELB_GROUP, False, -9, 1.0, {TG: "initial"}) == (
+        "EC2 status check failed: the instance stopped (exit -9)"
+    )
+
+
+def test_an_unhealthy_target_counts_only_after_the_grace_period():
+    assert replacement_reason(ELB_GROUP, True, None, 19.9, {TG: "unhealthy"}) is None
+    assert (
+        replacement_reason(ELB_GROUP, True, None, 20.0, {TG: "unhealthy"})
+        == "ELB health check failed in targetgroup/web/1"
+    )
+    assert replacement_reason(ELB_GROUP, True, None, 60.0, {TG: "healthy"}) is None
+
+
+def test_with_ec2_health_checks_only_the_target_group_verdict_is_ignored():
+    assert replacement_reason({"HealthCheckType": "EC2"}, True, None, 600.0, {TG: "unhealthy"}) is None
