@@ -416,7 +416,8 @@ class Supervisor:
         try:
             directory = self.bundle(launch)
             env = self._instance_env(launch, instance)
-            log = open(self.state_dir / "instances" / f"{instance.instance_id}.log", "wb")  # noqa: SIM115
+            log_path = self.state_dir / "instances" / f"{instance.instance_id}.log"
+            log = open(log_path, "wb")  # noqa: SIM115
             process = subprocess.Popen(
                 [self.python, "-m", launch.module],
                 cwd=directory,
@@ -439,6 +440,8 @@ class Supervisor:
                 {"Key": "aws:autoscaling:groupName", "Value": instance.group},
                 {"Key": "localcloud:pid", "Value": str(process.pid)},
                 {"Key": "localcloud:port", "Value": str(instance.port)},
+                # where its console output goes: whichever checkout started the emulator
+                {"Key": "localcloud:log", "Value": str(log_path.resolve())},
                 *(
                     {"Key": t["Key"], "Value": t["Value"]}
                     for t in group.get("Tags", [])

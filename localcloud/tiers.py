@@ -36,6 +36,7 @@ class Instance:
     host: str
     port: int | None
     pid: int | None
+    log_file: Path | None = None  # its console output, in the state directory of the emulator's checkout
 
     @property
     def name(self) -> str:
@@ -126,6 +127,7 @@ def instances(settings: Settings, tier: Tier, lifecycle: tuple[str, ...] = ("Pen
                 record.get("PrivateIpAddress", "127.0.0.1"),
                 int(tags["localcloud:port"]) if "localcloud:port" in tags else None,
                 int(tags["localcloud:pid"]) if "localcloud:pid" in tags else None,
+                Path(tags["localcloud:log"]) if "localcloud:log" in tags else None,
             )
         )
     return sorted(found, key=lambda i: (i.zone, i.port or 0))

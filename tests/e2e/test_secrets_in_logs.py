@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from localcloud import runtime
+from localcloud import runtime, tiers
 from tests.e2e.harness import Harness
 from tests.secret_scan import scan
 
@@ -30,8 +30,13 @@ def test_no_secret_in_the_local_clouds_logs(store: Harness):
     assert browser.post("/login", {"username": "alice", "password": "wonderland"}).status == 200
     status, _ = store.place_order([{"sku": "SKU-TEA-001", "quantity": 1, "unit_price": 8.5}])
     assert status == 202
-    logs = sorted(store.settings.state_dir.glob("*.log"))
-    assert {p.name for p in logs} >= {"ministack.log", "web-1.log", "backend-1.log"}, logs
+    # The logs are where the emulator's checkout keeps them (this one, or another that started the cloud):
+    # the instances say where their console output goes.
+    serving = [i for t in store.result.tiers.values() for i in tiers.instances(store.settings, t, ("InService",))]
+    assert serving and all(i.log_file is not None and i.log_file.exists() for i in serving), serving
+    state_dir = serving[0].log_file.parent.parent  # type: ignore[union-attr]
+    logs = sorted({*state_dir.glob("*.log"), *state_dir.glob("instances/*.log")})
+    assert {p.name for p in logs} >= {"ministack.log", "supervisor.log", *(f"{i.instance_id}.log" for i in serving)}
     secrets = deployment_secrets(store)
     findings = [f for path in logs for f in scan(path.read_text(errors="replace"), path.name, secrets)]
     assert findings == [], "\n".join(map(str, findings))
