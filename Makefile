@@ -21,7 +21,7 @@ VENV_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 CLOUD_STAMP := $(CLOUD_VENV)/.installed
 
-.PHONY: help setup toolchain synth lint lint-code audit openapi test test-fast local local-down local-reset deploy diagram bench gameday redis graphviz clean
+.PHONY: help setup toolchain synth lint lint-code audit openapi test test-fast local local-down local-reset deploy diagram bench gameday redrive redis graphviz clean
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -115,6 +115,13 @@ diagram: toolchain graphviz ## draw docs/architecture.{svg,png} from the synthes
 BENCH_ARGS ?=
 bench: setup ## every row of issue 10 (synth, suite, clean-clone make test, make local, orders, memory, imports); restarts the local cloud
 	$(VENV)/bin/python -m scripts.bench $(BENCH_ARGS)
+
+# QUEUE: a dead-letter queue or its work queue (name or URL); empty lists the DLQs with their depths.
+# Flags of scripts/redrive.py, e.g. `make redrive QUEUE=<name> REDRIVE_ARGS="--local --dry-run"` (`--help` lists them).
+QUEUE ?=
+REDRIVE_ARGS ?=
+redrive: toolchain ## move a DLQ's messages back to their source queue (QUEUE=<name>; StartMessageMoveTask, or a loop)
+	$(VENV)/bin/python -m scripts.redrive $(QUEUE) $(REDRIVE_ARGS)
 
 # Flags of scripts/gameday.py, e.g. `make gameday GAMEDAY_ARGS="--profile short"` (`--help` lists them).
 GAMEDAY_ARGS ?=

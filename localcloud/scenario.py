@@ -14,7 +14,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from localcloud.settings import Settings
-from localcloud.storefront import Deployed, HttpClient, api_client, idempotency_key, wait_for, web_client
+from localcloud.storefront import (
+    Deployed,
+    HttpClient,
+    api_client,
+    back_office_client,
+    idempotency_key,
+    wait_for,
+    web_client,
+)
 
 API_ORDERS = 20
 CLIENTS = 4
@@ -141,16 +149,25 @@ def wait_until_processed(api: HttpClient, order_ids: list[str], say, timeout: fl
     return statuses
 
 
-def checkout(api: HttpClient, order_id: str, say, *, approve: bool = False, **payment) -> str:
+def checkout(
+    api: HttpClient, order_id: str, say, *, approve: bool = False, back_office: HttpClient | None = None, **payment
+) -> str:
+    """`back_office`: the SigV4-signing client the staff routes (approvals) need; required with `approve`."""
     _expect(api.post(f"/orders/{order_id}/checkout", payment), 202, "checkout")
     if approve:
+        assert back_office is not None, "an approval is a staff action: it needs the back-office client"
+        staff = back_office
         wait_for(
-            lambda: any(a["order_id"] == order_id for a in api.get("/approvals").body["approvals"]),
+            lambda: any(a["order_id"] == order_id for a in staff.get("/approvals").body["approvals"]),
             60,
             f"the approval request of {order_id}",
         )
-        say(f"checkout {order_id}: waiting for approval (total >= 1000): approving through POST /approvals")
-        _expect(api.post(f"/approvals/{order_id}", {"decision": "approve", "reason": "scenario"}), 200, "approve")
+        say(
+            f"checkout {order_id}: waiting for approval (total >= 1000): approving through POST /approvals "
+            "(SigV4, back-office role)"
+        )
+        decided = staff.post(f"/approvals/{order_id}", {"decision": "approve", "reason": "scenario"})
+        _expect(decided, 200, "approve")
     final = wait_for(
         lambda: (s := api.get(f"/orders/{order_id}").body.get("status")) in ("COMPLETED", "CANCELLED") and s,
         120,
@@ -163,6 +180,7 @@ def checkout(api: HttpClient, order_id: str, say, *, approve: bool = False, **pa
 def run(settings: Settings, result, say) -> Outcome:
     deployed = Deployed(settings, settings.cdk_out)
     api = api_client(settings, deployed)
+    back_office = back_office_client(settings, deployed)
     outcome = Outcome(api_url=api.base_url, api_key=api.headers["x-api-key"])
     stock_catalogue(settings, deployed, say)
     web = result.tiers.get("web")
@@ -193,7 +211,7 @@ def run(settings: Settings, result, say) -> Outcome:
         "large order": (large, {}, True),
     }
     for what, (order_id, payment, approve) in plans.items():
-        status = checkout(api, order_id, say, approve=approve, **payment)
+        status = checkout(api, order_id, say, approve=approve, back_office=back_office, **payment)
         outcome.checkouts[what] = status
         outcome.statuses[order_id] = status
         outcome.approvals += int(approve and status == "COMPLETED")

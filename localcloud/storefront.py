@@ -22,9 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import urllib3
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
 from localcloud.deploy import stack_templates
-from localcloud.settings import PREFIX, STAGE, Settings
+from localcloud.settings import PREFIX, REGION, STAGE, Settings
 
 _API_URL = re.compile(r"https://(?P<id>[a-z0-9]+)\.execute-api\.[^/]+/(?P<stage>[^/]+)/?")
 
@@ -59,7 +62,8 @@ class HttpClient:
         with self._lock:
             if self.cookies:
                 all_headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        raw = self._pool.request(method, self.base_url + path, body=data, headers=all_headers)
+        url = self.base_url + path
+        raw = self._pool.request(method, url, body=data, headers=self.sign(method, url, data, all_headers))
         for header in raw.headers.getlist("Set-Cookie"):
             cookie = SimpleCookie()
             cookie.load(header)
@@ -73,6 +77,9 @@ class HttpClient:
             parsed = text
         return Response(raw.status, parsed, {k.lower(): v for k, v in raw.headers.items()})
 
+    def sign(self, method: str, url: str, data: str | bytes | None, headers: dict[str, str]) -> dict[str, str]:
+        return headers
+
     def get(self, path: str, **kw) -> Response:
         return self.request("GET", path, **kw)
 
@@ -81,6 +88,20 @@ class HttpClient:
 
     def delete(self, path: str, **kw) -> Response:
         return self.request("DELETE", path, **kw)
+
+
+class SignedHttpClient(HttpClient):
+    """The back office: every request signed with AWS Signature Version 4 (service execute-api), as the
+    staff routes (AWS_IAM) require; no API key."""
+
+    def __init__(self, base_url: str, credentials: Credentials, region: str) -> None:
+        super().__init__(base_url)
+        self.signer = SigV4Auth(credentials, "execute-api", region)
+
+    def sign(self, method: str, url: str, data: str | bytes | None, headers: dict[str, str]) -> dict[str, str]:
+        request = AWSRequest(method=method, url=url, data=data or b"", headers=headers)
+        self.signer.add_auth(request)
+        return dict(request.headers.items())
 
 
 @dataclass
@@ -148,6 +169,20 @@ def api_client(settings: Settings, deployed: Deployed) -> HttpClient:
     }
     key = apigw.get_api_key(apiKey=outputs["ApiKeyId"], includeValue=True)["value"]
     return HttpClient(local_api_url(settings, deployed.parameter("api-url")), headers={"x-api-key": key})
+
+
+def api_outputs(settings: Settings) -> dict[str, str]:
+    stack = settings.client("cloudformation").describe_stacks(StackName=f"{PREFIX}-{STAGE}-api")["Stacks"][0]
+    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
+def back_office_client(settings: Settings, deployed: Deployed) -> SignedHttpClient:
+    """An operator: assumes the back-office role (the API stack's BackOfficeRoleArn) and signs with its
+    temporary credentials."""
+    role_arn = api_outputs(settings)["BackOfficeRoleArn"]
+    issued = settings.client("sts").assume_role(RoleArn=role_arn, RoleSessionName="back-office")["Credentials"]
+    credentials = Credentials(issued["AccessKeyId"], issued["SecretAccessKey"], issued["SessionToken"])
+    return SignedHttpClient(local_api_url(settings, deployed.parameter("api-url")), credentials, REGION)
 
 
 def web_client(settings: Settings, load_balancer_name: str) -> HttpClient:

@@ -23,8 +23,9 @@ DOCUMENT = ROOT / "docs" / "openapi.json"
 TITLE = "Loosely coupled storefront API"
 VERSION = "1.0.0"
 DESCRIPTION = (
-    "Orders and approvals API of the storefront reference architecture. Every operation needs an API key "
-    '(header x-api-key); POST /orders also an Idempotency-Key. Errors answer {"message": ...}.'
+    "Orders and approvals API of the storefront reference architecture. The order operations need an API key "
+    "(header x-api-key); POST /orders also an Idempotency-Key. The approvals (back office) are signed with "
+    'AWS Signature Version 4 as the back-office role instead. Errors answer {"message": ...}.'
 )
 # API Gateway's invoke URL of the stage (the local cloud's is path-style: the `make local` report shows it).
 SERVER = {
@@ -63,7 +64,9 @@ def document() -> dict[str, Any]:
     )
     for resolver in (api.app, approvals.app):
         # add_schema is typed for a dict but takes the OpenAPI model too (it dumps the model itself).
-        merged.add_schema(resolver.get_openapi_schema(title=TITLE, version=VERSION))  # type: ignore[arg-type]
+        merged.add_schema(
+            resolver.get_openapi_schema(title=TITLE, version=VERSION, security_schemes=SECURITY_SCHEMES)  # type: ignore[arg-type]
+        )
     schema: dict[str, Any] = json.loads(merged.get_openapi_json_schema())
     schema["servers"] = [SERVER]
     return _without_unused_components(schema)

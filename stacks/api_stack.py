@@ -1,6 +1,9 @@
 """The API front door (docs/design.md flow 2): API Gateway REST API -> Powertools Lambdas.
 
-Clients identify themselves with an API key; a usage plan throttles and caps them per day. Request
+Partners (machine clients) identify themselves with an API key; a usage plan throttles and caps them per
+day. Staff routes (the approvals: every operator action) take no API key: they are authorized with AWS
+Signature Version 4 (seed 002: "leverage signature version 4 to authorize access to APIs"), and only the
+back-office role may call them - and nothing else. Request
 bodies are validated against JSON-schema models at the gateway, so a malformed order never costs a
 Lambda invocation. The Edge stack's WAF web ACL (shared with the web ALB) rate-limits per source IP and
 drops known-bad inputs.
@@ -46,7 +49,7 @@ def access_log_format() -> apigw.AccessLogFormat:
 
 
 class ApiStack(Stack):
-    """`.rest_api`, `.orders_function`, `.approvals_function`, `.api_key`."""
+    """`.rest_api`, `.orders_function`, `.approvals_function`, `.api_key`, `.back_office_role`."""
 
     def __init__(
         self,
@@ -70,6 +73,7 @@ class ApiStack(Stack):
         self.rest_api = self._rest_api(config)
         self._routes()
         self.api_key = self._usage_plan(config)
+        self.back_office_role = self._back_office_role()
         # WAF: the Edge stack's one web ACL protects this stage and the web ALB alike (a resource takes
         # one ACL only; a second association would silently replace the first).
         acknowledge(
@@ -87,6 +91,7 @@ class ApiStack(Stack):
             description="Base URL of the storefront REST API (stage included)",
         )
         CfnOutput(self, "ApiUrl", value=self.rest_api.url)
+        CfnOutput(self, "BackOfficeRoleArn", value=self.back_office_role.role_arn)
         CfnOutput(
             self,
             "ApiKeyId",
@@ -287,26 +292,50 @@ class ApiStack(Stack):
         order.add_method("DELETE", orders)
         order.add_resource("checkout").add_method("POST", orders)
 
+        # Staff routes: SigV4 (AWS_IAM) instead of an API key; the back-office role's policy names them.
+        staff = apigw.AuthorizationType.IAM
         approval_collection = api.root.add_resource("approvals")
-        approval_collection.add_method("GET", approvals)
+        approval_collection.add_method("GET", approvals, authorization_type=staff, api_key_required=False)
         approval_collection.add_resource("{order_id}").add_method(
             "POST",
             approvals,
             request_models={"application/json": decision_model},
             request_validator=body_only,
+            authorization_type=staff,
+            api_key_required=False,
         )
 
         acknowledge(
             api,
             "AwsSolutions-APIG4",
-            "Per the design contract the API serves machine clients identified by API keys with a usage plan "
-            "(throttle + quota); there are no end-user identities to authorize with Cognito or IAM.",
+            "The order routes serve partners' machine clients identified by API keys with a usage plan (throttle "
+            "+ quota); the staff routes are authorized with IAM (SigV4, the back-office role).",
         )
         acknowledge(
             api,
             "AwsSolutions-COG4",
-            "No Cognito user pool: callers are machine clients identified by API keys (see AwsSolutions-APIG4).",
+            "No Cognito user pool: partners are machine clients with API keys, staff sign with SigV4 (IAM).",
         )
+
+    def _back_office_role(self) -> iam.Role:
+        """Operators assume this role (from this account, as IAM allows them) to call the staff routes:
+        execute-api:Invoke on exactly those methods of this stage, nothing else."""
+        api = self.rest_api
+        routes = [("GET", "/approvals"), ("POST", "/approvals/*")]
+        role = iam.Role(
+            self,
+            "BackOfficeRole",
+            assumed_by=iam.AccountRootPrincipal(),
+            description="Back office: may call the staff routes (approvals) of the storefront API, nothing else",
+        )
+        arns = [api.arn_for_execute_api(method, path, STAGE_NAME) for method, path in routes]
+        role.add_to_policy(iam.PolicyStatement(actions=["execute-api:Invoke"], resources=arns))
+        acknowledge(
+            role,
+            iam5_resource_finding(self, arns[1]),
+            "POST /approvals/{order_id}: the wildcard is the order id path parameter of the one staff route.",
+        )
+        return role
 
     def _usage_plan(self, config: StageConfig) -> apigw.IApiKey:
         api = self.rest_api

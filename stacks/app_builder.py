@@ -16,7 +16,8 @@ from aws_cdk import Stack
 from stacks.api_stack import ApiStack
 from stacks.config import CONTEXT_KEYS, StageConfig, load_config
 from stacks.data_stack import DataStack
-from stacks.edge_stack import EdgeStack, internet_facing_resources
+from stacks.domain_stack import DomainStack
+from stacks.edge_stack import EdgeStack, StorefrontAlias, internet_facing_resources
 from stacks.messaging_stack import MessagingStack
 from stacks.network_stack import NetworkStack
 from stacks.observability_stack import ObservabilityStack, monitored_system_of
@@ -68,6 +69,11 @@ def build_app(app: cdk.App, config: StageConfig | None = None) -> StorefrontApp:
         **common("sessions"),
     )
 
+    # The stage's name in Route 53 and its certificate: only when it sets domainName and hostedZoneId.
+    domain: DomainStack | None = None
+    if config.domain_name is not None:
+        s["domain"] = domain = DomainStack(app, "Domain", **common("domain"))
+
     # --- EC2 tiers ------------------------------------------------------------------------------
     s["backend"] = backend = BackendTierStack(
         app,
@@ -89,6 +95,7 @@ def build_app(app: cdk.App, config: StageConfig | None = None) -> StorefrontApp:
         security_groups=network.security_groups,
         sessions=sessions,
         assets_bucket=data.assets_bucket,
+        certificate=domain.certificate if domain else None,
         **common("web"),
     )
     # Not a reference, an ordering: web instances read `backend-url` at start-up.
@@ -134,6 +141,11 @@ def build_app(app: cdk.App, config: StageConfig | None = None) -> StorefrontApp:
         "Edge",
         protected_resources=internet_facing_resources(web.load_balancer, api.rest_api.deployment_stage),
         log_key=log_key,
+        storefront_alias=(
+            StorefrontAlias(domain_name=domain.domain_name, zone=domain.zone, load_balancer=web.load_balancer)
+            if domain
+            else None
+        ),
         **common("edge"),
     )
     s["observability"] = ObservabilityStack(

@@ -94,6 +94,23 @@ CertificateArn = Annotated[
     str, StringConstraints(pattern=r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]+$")
 ]
 Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+# A fully qualified DNS name, lower case, no trailing dot: labels of 1-63 letters, digits and inner hyphens.
+DomainName = Annotated[
+    str,
+    StringConstraints(pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$", max_length=253),
+]
+# Route 53 hosted zone ids: Z followed by upper-case letters and digits (no /hostedzone/ prefix).
+HostedZoneId = Annotated[str, StringConstraints(pattern=r"^Z[A-Z0-9]{1,31}$")]
+
+
+def _comma_list(value: Any) -> Any:
+    """`-c partnerAccountIds=111111111111,222222222222`: a -c value is a string; cdk.json gives a list."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+COMMA_LIST = BeforeValidator(_comma_list)
 # Two AZs at least: the load balancers need subnets in two zones, each tier spreads over them.
 Capacity = Annotated[int, Field(ge=2)]
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -142,7 +159,12 @@ class StageConfig(BaseModel):
     # The web ALB serves plain HTTP only where a profile says so (sandbox, local: no domain, nothing
     # real behind it). Off by default, and production refuses it: there HTTP only redirects to HTTPS.
     allow_plain_http: bool = False
-    # ACM certificate of the web ALB's HTTPS listener; required unless allowPlainHttp.
+    # Route 53 in front of the storefront: `domainName` (e.g. shop.example.com) gets an alias record to the
+    # web ALB in the hosted zone `hostedZoneId`, and a DNS-validated ACM certificate unless certificateArn
+    # is given. Both or neither; absent, nothing DNS-related is synthesized.
+    domain_name: Annotated[DomainName | None, CLEARABLE] = None
+    hosted_zone_id: Annotated[HostedZoneId | None, CLEARABLE] = None
+    # ACM certificate of the web ALB's HTTPS listener; required unless allowPlainHttp or domainName.
     certificate_arn: Annotated[CertificateArn | None, CLEARABLE] = None
 
     # --- sessions (ElastiCache) --------------------------------------------------------------------
@@ -169,6 +191,11 @@ class StageConfig(BaseModel):
     approval_timeout_seconds: PositiveInt = 3600
     # Delay queue: the order-cancel grace period; SQS delays a message by at most 15 minutes.
     cancel_grace_seconds: Annotated[int, Field(ge=0, le=900)] = 60
+
+    # --- partners ---------------------------------------------------------------------------------
+    # Accounts allowed to send to the partner inbound queue (resource-based policy, TLS only; the owner
+    # pays for the queue). Empty: no other account may send.
+    partner_account_ids: Annotated[list[AccountId], COMMA_LIST] = []
 
     # --- operations ------------------------------------------------------------------------------
     alarm_email: Annotated[Email | None, CLEARABLE] = None
@@ -223,10 +250,21 @@ class StageConfig(BaseModel):
             raise ValueError("production serves HTTPS only (HTTP just redirects); set certificateArn instead")
         return value
 
+    @field_validator("hosted_zone_id")
+    @classmethod
+    def _a_domain_needs_its_zone(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if "domain_name" not in info.data:  # an invalid domainName has its own error
+            return value
+        if (value is None) != (info.data["domain_name"] is None):
+            raise ValueError("domainName and hostedZoneId go together: the alias records live in that zone")
+        return value
+
     @field_validator("certificate_arn")
     @classmethod
     def _https_needs_a_certificate(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None:
+            if info.data.get("domain_name") is not None:
+                return value  # the Domain stack requests a DNS-validated certificate for it
             if not info.data.get("allow_plain_http", True):  # an invalid allowPlainHttp has its own error
                 raise ValueError(
                     "the web ALB serves HTTPS only: give the ACM certificate of its domain "
@@ -249,6 +287,20 @@ class StageConfig(BaseModel):
         if value != "cmk" and info.data.get("stage") == "production":
             raise ValueError("production encrypts logs and secrets with customer managed keys (cmk)")
         return value
+
+    @field_validator("partner_account_ids")
+    @classmethod
+    def _partners_are_other_accounts(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("lists an account twice")
+        if info.data.get("account") in value:
+            raise ValueError("lists the stage's own account: its principals need no resource policy")
+        return value
+
+    @property
+    def serves_https(self) -> bool:
+        """The web ALB terminates HTTPS: a certificate is given, or the Domain stack requests one."""
+        return self.certificate_arn is not None or self.domain_name is not None
 
     @property
     def is_production(self) -> bool:

@@ -8,11 +8,15 @@ rule caps each source IP. Every request WAF evaluates is logged (with credential
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from aws_cdk import ArnFormat, CfnOutput, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_route53 as route53
+from aws_cdk import aws_route53_targets as targets
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
@@ -29,6 +33,15 @@ MANAGED_RULE_GROUPS = (
 RATE_RULE_NAME = "RateLimitPerIp"
 # Headers that carry credentials or session ids never reach the WAF logs.
 REDACTED_HEADERS = ("authorization", "cookie", "x-api-key")
+
+
+@dataclass(frozen=True)
+class StorefrontAlias:
+    """The name users type (`domainName`), its hosted zone, and the load balancer it points at."""
+
+    domain_name: str
+    zone: route53.IHostedZone
+    load_balancer: elbv2.IApplicationLoadBalancer
 
 
 def _visibility(metric_name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
@@ -48,9 +61,11 @@ class EdgeStack(Stack):
         config: StageConfig,
         protected_resources: dict[str, str],
         log_key: kms.IKey | None = None,
+        storefront_alias: StorefrontAlias | None = None,
         **kwargs,
     ) -> None:
-        """`protected_resources` maps a short name (for logical ids) to the ARN of a regional resource."""
+        """`protected_resources` maps a short name (for logical ids) to the ARN of a regional resource.
+        `storefront_alias`: the stage's domain (Domain stack) and the web ALB it names."""
         super().__init__(scope, construct_id, **kwargs)
         self.web_acl = wafv2.CfnWebACL(
             self,
@@ -67,6 +82,22 @@ class EdgeStack(Stack):
             wafv2.CfnWebACLAssociation(self, f"{name}Association", resource_arn=arn, web_acl_arn=self.web_acl.attr_arn)
         self._logging(config, log_key)
         CfnOutput(self, "WebAclArn", value=self.web_acl.attr_arn)
+        if storefront_alias is not None:
+            self._alias(storefront_alias)
+
+    def _alias(self, alias: StorefrontAlias) -> None:
+        """Route 53 answers for the storefront's name with the web ALB's addresses (an alias record: no
+        charge for the queries, and it follows the ALB's changing IPs)."""
+        record = route53.ARecord(
+            self,
+            "StorefrontAlias",
+            zone=alias.zone,
+            record_name=f"{alias.domain_name}.",  # fully qualified: the zone may be the domain's parent
+            target=route53.RecordTarget.from_alias(targets.LoadBalancerTarget(alias.load_balancer)),
+            comment="Storefront: users come through Route 53 to the web ALB",
+        )
+        CfnOutput(self, "StorefrontUrl", value=f"https://{alias.domain_name}/")
+        self.storefront_record = record
 
     @staticmethod
     def _rate_rule(limit: int) -> wafv2.CfnWebACL.RuleProperty:

@@ -98,3 +98,25 @@ class MessagingStack(Stack):
 
         # Ordered inventory and payment events: one message group per SKU / order, exactly-once processing.
         self.inventory_fifo = queue("InventoryEventsQueue", fifo=True, content_based_deduplication=True)
+
+        # Partner inbound (seed 002: resource-based permissions; the owner pays): carriers and other
+        # partners send to this queue from their own accounts. Its own queue, not one of the internal
+        # ones, so a partner can never inject order or payment events.
+        self.partner_inbound = queue("PartnerInboundQueue")
+        self._share_with_partners(self.partner_inbound, config.partner_account_ids)
+
+    @staticmethod
+    def _share_with_partners(pair: QueueWithDlq, account_ids: list[str]) -> None:
+        """Only the listed accounts may send, and only over TLS (QueueWithDlq already denies plain HTTP
+        to everyone); they may not receive, delete or change the queue. No accounts: no statement."""
+        if not account_ids:
+            return
+        pair.queue.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="PartnersMaySendOverTls",
+                principals=[iam.AccountPrincipal(account) for account in account_ids],
+                actions=["sqs:SendMessage"],
+                resources=[pair.queue.queue_arn],
+                conditions={"Bool": {"aws:SecureTransport": "true"}},
+            )
+        )

@@ -135,7 +135,7 @@ class NetworkStack(Stack):
             "TierSecurityGroups",
             props=TierSecurityGroupsProps(
                 vpc=self.vpc,
-                https=config.certificate_arn is not None,
+                https=config.serves_https,
                 endpoints=self.endpoints_security_group,
             ),
         )

@@ -13,6 +13,7 @@ queue names. Both are stateless and can be redeployed without touching data or m
 from __future__ import annotations
 
 from aws_cdk import Duration, Stack, Token
+from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
@@ -110,6 +111,7 @@ class _TierStack(Stack):
         max_capacity: int,
         sessions: SessionsStack | None = None,
         requests_per_target_per_minute: int | None = None,
+        certificate_arn: str | None = None,
     ) -> AlbAutoScalingTier:
         """`sessions`: only a tier that keeps sessions gets the cache's TLS setting and its AUTH token
         (the security-group rule to the cache is the network stack's: web instances only)."""
@@ -157,7 +159,7 @@ class _TierStack(Stack):
                 target_cpu_percent=config.target_cpu_percent,
                 health_check_interval=Duration.seconds(config.health_check_interval_seconds),
                 health_check_grace=Duration.seconds(config.health_check_grace_seconds),
-                certificate_arn=config.certificate_arn if internet_facing else None,
+                certificate_arn=certificate_arn if internet_facing else None,
                 requests_per_target_per_minute=requests_per_target_per_minute,
                 access_log_retention=Duration.days(config.log_retention_days),
                 removal_policy=removal_policy(config),
@@ -295,8 +297,11 @@ class WebTierStack(_TierStack):
         security_groups: TierSecurityGroups,
         sessions: SessionsStack,
         assets_bucket: s3.IBucket,
+        certificate: acm.ICertificate | None = None,
         **kwargs,
     ) -> None:
+        """`certificate`: the Domain stack's DNS-validated one, when the stage names a domain and no
+        certificateArn."""
         super().__init__(scope, construct_id, **kwargs)
         self.tier = self._build_tier(
             config=config,
@@ -309,6 +314,7 @@ class WebTierStack(_TierStack):
             max_capacity=config.web_max_capacity,
             sessions=sessions,
             requests_per_target_per_minute=config.web_requests_per_target_per_minute,
+            certificate_arn=certificate.certificate_arn if certificate else config.certificate_arn,
         )
         assets = assets_bucket.arn_for_objects("*")
         self.tier.role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[assets]))

@@ -28,6 +28,18 @@ SECURITY_SCHEMES: dict[str, SecurityScheme] = {
     )
 }
 SECURITY: list[dict[str, list[str]]] = [{API_KEY_SCHEME: []}]
+# The back office (staff routes: approvals) signs with SigV4 as the back-office role instead; API Gateway's
+# own way to document it is an apiKey scheme on the Authorization header marked `awsSigv4`.
+SIGV4_SCHEME = "sigv4"
+SECURITY_SCHEMES[SIGV4_SCHEME] = APIKey.model_validate(
+    {
+        "name": "Authorization",
+        "in": APIKeyIn.header,
+        "description": "AWS Signature Version 4 (service execute-api) with the back-office role's credentials",
+        "x-amazon-apigateway-authtype": "awsSigv4",
+    }
+)
+BACK_OFFICE: list[dict[str, list[str]]] = [{SIGV4_SCHEME: []}]
 
 
 def json_response(status: int, body: BaseModel | dict[str, Any], correlation_id: str | None) -> Response:

@@ -7,6 +7,7 @@ Consumers are taken offline the way an operator would: by disabling their SQS ev
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import time
 from collections.abc import Iterator
@@ -19,7 +20,15 @@ from localcloud import consumers as consumer_ops
 from localcloud.cli import UpResult
 from localcloud.consumers import CONSUMERS, FANOUT
 from localcloud.settings import REGION, Settings
-from localcloud.storefront import Deployed, HttpClient, api_client, idempotency_key, wait_for, web_client
+from localcloud.storefront import (
+    Deployed,
+    HttpClient,
+    api_client,
+    back_office_client,
+    idempotency_key,
+    wait_for,
+    web_client,
+)
 
 
 class Harness:
@@ -43,6 +52,11 @@ class Harness:
         )
 
     # --- entry points ------------------------------------------------------------------------
+
+    @functools.cached_property
+    def back_office(self) -> HttpClient:
+        """An operator on the staff routes: SigV4-signed as the back-office role, no API key."""
+        return back_office_client(self.settings, self.deployed)
 
     def browser(self) -> HttpClient:
         """A new browser session against the internet-facing ALB."""

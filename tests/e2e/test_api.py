@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from localcloud.storefront import idempotency_key, wait_for
+from localcloud.storefront import HttpClient, idempotency_key, wait_for
 from tests.e2e.harness import FANOUT, Harness
 
 pytestmark = pytest.mark.e2e
@@ -49,3 +49,26 @@ def test_a_repeated_idempotency_key_creates_one_order(store: Harness):
         assert {c: store.depth(store.queue_url(c)) for c in FANOUT} == {c: 1 for c in FANOUT}  # one event
     order = wait_for(lambda: store.order(first.body["order_id"]), 60, "the order record")
     assert order["customer_id"] == VALID["customer_id"]
+
+
+def test_staff_routes_take_a_sigv4_signature_and_refuse_the_api_key(cloud: Harness):
+    """Seed 002: "leverage signature version 4 to authorize access to APIs". The back office signs as its
+    role (botocore SigV4Auth); the partners' API key opens no staff route, and no route is anonymous.
+    MiniStack (without AUTH=true) checks that a signature is present, not that it is valid."""
+    signed = cloud.back_office.get("/approvals")
+    assert signed.status == 200 and isinstance(signed.body["approvals"], list), signed.body
+    assert "authorization" in {h.lower() for h in cloud.back_office.sign("GET", cloud.api.base_url, b"", {})}
+    decision = {"decision": "approve", "reason": "e2e"}
+    unsigned = {
+        "GET with the API key": cloud.api.get("/approvals"),
+        "POST with the API key": cloud.api.post("/approvals/o-unsigned", decision),
+        "GET anonymous": HttpClient(cloud.api.base_url).get("/approvals"),
+        "POST anonymous": HttpClient(cloud.api.base_url).post("/approvals/o-unsigned", decision),
+    }
+    assert {what: a.status for what, a in unsigned.items()} == {what: 403 for what in unsigned}
+    assert {a.body["message"] for a in unsigned.values()} == {"Missing Authentication Token"}
+    # A signed decision reaches the handler (an unknown order: 404), so the signature is what opens it.
+    assert cloud.back_office.post("/approvals/o-unsigned", decision).status == 404
+    # The back office's signature is no API key: the partners' routes stay closed to it.
+    placed = cloud.back_office.post("/orders", VALID, headers={"Idempotency-Key": idempotency_key()})
+    assert placed.status == 403, placed.body

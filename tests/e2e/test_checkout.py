@@ -62,7 +62,9 @@ def _large_order(store: Harness, sku: str) -> str:
 
 def _pending_approval(store: Harness, order_id: str) -> dict:
     return wait_for(
-        lambda: next((a for a in store.api.get("/approvals").body["approvals"] if a["order_id"] == order_id), None),
+        lambda: next(
+            (a for a in store.back_office.get("/approvals").body["approvals"] if a["order_id"] == order_id), None
+        ),
         60,
         f"an approval request for {order_id}",
     )
@@ -76,7 +78,7 @@ def test_approval_through_the_task_token_resumes_the_checkout(store: Harness):
 
     _pending_approval(store, order_id)
     assert store.sfn.describe_execution(executionArn=execution_arn)["status"] == "RUNNING"  # waiting for a human
-    decided = store.api.post(f"/approvals/{order_id}", {"decision": "approve", "reason": "known customer"})
+    decided = store.back_office.post(f"/approvals/{order_id}", {"decision": "approve", "reason": "known customer"})
     assert decided.status == 200, decided.body
 
     execution = store.finished_execution(execution_arn)

@@ -97,3 +97,20 @@ def production() -> Synthesized:
 @pytest.fixture(scope="session")
 def local() -> Synthesized:
     return synthesized_stage("local")
+
+
+# The optional settings that add resources only when set (Route 53 in front, a queue shared with partners),
+# given as `-c` strings. Made-up accounts and zone: no real id in the repo.
+EXTRAS_OVERRIDES = {
+    "domainName": "shop.example.com",
+    "hostedZoneId": "Z0123456789ABCDEFGHIJ",
+    "partnerAccountIds": "111111111111,222222222222",
+}
+
+
+@pytest.fixture(scope="session")
+def sandbox_with_extras() -> Synthesized:
+    """The sandbox with a domain and partner accounts (one synth shared by the tests of both)."""
+    if "sandbox+extras" not in _cache:
+        _cache["sandbox+extras"] = synthesize("sandbox", **EXTRAS_OVERRIDES)
+    return _cache["sandbox+extras"]

@@ -1,4 +1,4 @@
-"""The API front door: keys and a usage plan on every method, requests validated at the gateway,
+"""The API front door: keys and a usage plan on the partners' methods, SigV4 (IAM) on the staff ones, requests validated at the gateway,
 structured access logs, tracing, per-stage endpoint type, and least-privilege function roles."""
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ ROUTES = {
     ("GET", "/approvals"),
     ("POST", "/approvals/{order_id}"),
 }
+# Operator actions: authorized with SigV4 as the back-office role, no API key.
+STAFF_ROUTES = {("GET", "/approvals"), ("POST", "/approvals/{order_id}")}
 
 
 def resource_paths(template: dict) -> dict[str, str]:
@@ -46,12 +48,54 @@ def api(sandbox) -> dict:
     return sandbox.templates["api"]
 
 
-def test_routes_match_the_design_and_all_need_an_api_key(api):
+def test_routes_match_the_design_and_partner_routes_need_an_api_key(api):
     found = methods(api)
     assert set(found) == ROUTES
     for route, method in found.items():
-        assert method["ApiKeyRequired"] is True, route
         assert method["Integration"]["Type"] == "AWS_PROXY", route
+        if route not in STAFF_ROUTES:
+            assert method["ApiKeyRequired"] is True, route
+            assert method.get("AuthorizationType", "NONE") == "NONE", route
+
+
+def test_staff_routes_are_sigv4_signed_and_take_no_api_key(api):
+    found = methods(api)
+    for route in STAFF_ROUTES:
+        assert found[route]["AuthorizationType"] == "AWS_IAM", route
+        assert found[route].get("ApiKeyRequired", False) is False, route
+
+
+def _invoke_arns(statement: dict) -> list[tuple[str, str]]:
+    """(method, path) of each execute-api ARN a statement names: arn:...:<api>/<stage>/<METHOD>/<path>."""
+    found = []
+    for arn in statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]:
+        tail = "".join(part for part in arn["Fn::Join"][1] if isinstance(part, str)).rsplit("/v1/", 1)[1]
+        method, _, path = tail.partition("/")
+        found.append((method, f"/{path}"))
+    return found
+
+
+def test_the_back_office_role_may_invoke_the_staff_routes_and_nothing_else(api):
+    roles = {k: r for k, r in resources(api, "AWS::IAM::Role").items() if k.startswith("BackOfficeRole")}
+    assert len(roles) == 1
+    ((role_id, role),) = roles.items()
+    trust = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert [s["Principal"]["AWS"] for s in trust] == [
+        {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":iam::", {"Ref": "AWS::AccountId"}, ":root"]]}
+    ]  # this account only: operators assume it as IAM allows them
+    policies = [p for p in resources(api, "AWS::IAM::Policy").values() if {"Ref": role_id} in p["Properties"]["Roles"]]
+    granted = [s for p in policies for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    assert [s["Action"] for s in granted] == ["execute-api:Invoke"]
+    assert granted[0]["Effect"] == "Allow"
+    assert sorted(_invoke_arns(granted[0])) == [("GET", "/approvals"), ("POST", "/approvals/*")]
+    # No other role or policy in the app's API stack grants execute-api.
+    others = [
+        s
+        for k, p in resources(api, "AWS::IAM::Policy").items()
+        if {"Ref": role_id} not in p["Properties"]["Roles"]
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    assert not [s for s in others if "execute-api" in json.dumps(s["Action"])]
 
 
 def test_post_orders_validates_body_and_idempotency_header(api):

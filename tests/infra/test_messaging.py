@@ -15,7 +15,7 @@ def test_every_work_queue_has_a_dlq_long_polling_and_6x_visibility(sandbox):
     queues = _queues(sandbox.template("messaging"))
     work = {k: v for k, v in queues.items() if "RedrivePolicy" in v["Properties"]}
     dlqs = {k for k in queues if k not in work}
-    assert len(work) == 6  # 3 fan-out + FIFO + delay + SNS delivery failures
+    assert len(work) == 7  # 3 fan-out + FIFO + delay + SNS delivery failures + partner inbound
     assert len(dlqs) == len(work)
     for logical_id, queue in work.items():
         props = queue["Properties"]
@@ -87,3 +87,59 @@ def test_topic_is_encrypted_with_a_rotating_key_and_ssl_only(sandbox):
             }
         },
     )
+
+
+def _partner_queue(synthesized) -> tuple[str, dict]:
+    """Logical id and resource of the partner inbound work queue (not its DLQ)."""
+    queues = synthesized.template("messaging").find_resources("AWS::SQS::Queue")
+    (found,) = [
+        (key, q)
+        for key, q in queues.items()
+        if key.startswith("PartnerInboundQueue") and "RedrivePolicy" in q["Properties"]
+    ]
+    return found
+
+
+def _partner_queue_policy(synthesized) -> list[dict]:
+    """The statements of the partner inbound queue's policy."""
+    logical_id, _ = _partner_queue(synthesized)
+    template = synthesized.template("messaging")
+    policies = [
+        p
+        for p in template.find_resources("AWS::SQS::QueuePolicy").values()
+        if p["Properties"]["Queues"] == [{"Ref": logical_id}]
+    ]
+    assert len(policies) == 1
+    return policies[0]["Properties"]["PolicyDocument"]["Statement"]
+
+
+def test_the_partner_queue_has_a_dlq_and_no_other_account_may_use_it_by_default(sandbox):
+    assert sandbox.app.config.partner_account_ids == []
+    assert "deadLetterTargetArn" in _partner_queue(sandbox)[1]["Properties"]["RedrivePolicy"]
+    statements = _partner_queue_policy(sandbox)
+    # Only the construct's TLS-only guard: no Allow for anyone.
+    assert [s["Effect"] for s in statements] == ["Deny"]
+    assert statements[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_partner_accounts_may_only_send_and_only_over_tls(sandbox_with_extras):
+    statements = _partner_queue_policy(sandbox_with_extras)
+    allows = [s for s in statements if s["Effect"] == "Allow"]
+    assert len(allows) == 1
+    allow = allows[0]
+    principals = allow["Principal"]["AWS"]  # arn:<partition>:iam::<account>:root, one per account
+    assert len(principals) == 2
+    assert [next(a for a in ("111111111111", "222222222222") if a in str(p)) for p in principals] == [
+        "111111111111",
+        "222222222222",
+    ]
+    assert allow["Action"] == "sqs:SendMessage"  # not receive, delete or any queue attribute
+    assert allow["Condition"] == {"Bool": {"aws:SecureTransport": "true"}}
+    assert allow["Resource"] == {"Fn::GetAtt": [_partner_queue(sandbox_with_extras)[0], "Arn"]}
+    denies = [s for s in statements if s["Effect"] == "Deny"]
+    assert [d["Condition"] for d in denies] == [{"Bool": {"aws:SecureTransport": "false"}}]
+    # The other queues stay unshared.
+    partner = [{"Ref": _partner_queue(sandbox_with_extras)[0]}]
+    for policy in sandbox_with_extras.template("messaging").find_resources("AWS::SQS::QueuePolicy").values():
+        if policy["Properties"]["Queues"] != partner:
+            assert "111111111111" not in str(policy), policy["Properties"]["Queues"]

@@ -286,3 +286,54 @@ def test_names_are_derived_from_prefix_and_stage():
     config = load_config(ctx(stage="sandbox"))
     assert config.stack_name("network") == "lc-sandbox-network"
     assert config.parameter_name("discovery", "backend-url") == "/lc/sandbox/discovery/backend-url"
+
+
+ZONE = "Z0123456789ABCDEFGHIJ"
+
+
+def test_a_domain_needs_its_hosted_zone_and_the_other_way_round():
+    refused(ctx(domainName="shop.example.com"), "hostedZoneId: Value error, domainName and hostedZoneId go together")
+    refused(ctx(hostedZoneId=ZONE), "hostedZoneId: Value error, domainName and hostedZoneId go together")
+    config = load_config(ctx(domainName="shop.example.com", hostedZoneId=ZONE))
+    assert (config.domain_name, config.hosted_zone_id, config.serves_https) == ("shop.example.com", ZONE, True)
+    assert load_config(ctx()).domain_name is None
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("domainName", "Shop.Example.com"),
+        ("domainName", "shop.example.com."),
+        ("domainName", "localhost"),
+        ("domainName", "-shop.example.com"),
+        ("hostedZoneId", "/hostedzone/Z0123456789ABCDEFGHIJ"),
+        ("hostedZoneId", "z0123"),
+    ],
+)
+def test_domain_settings_must_have_their_dns_shapes(setting, value):
+    other = {"domainName": "shop.example.com", "hostedZoneId": ZONE}
+    refused(ctx(**{**other, setting: value}), f"-c {setting}: String should match pattern")
+
+
+def test_a_domain_lets_production_request_its_own_certificate():
+    config = load_config(ctx(stage="production", domainName="shop.example.com", hostedZoneId=ZONE))
+    assert config.certificate_arn is None and config.serves_https
+
+
+def test_partner_accounts_come_from_cdk_json_or_a_comma_separated_c():
+    assert load_config(ctx()).partner_account_ids == []
+    from_profile = load_config(with_profile("sandbox", partnerAccountIds=["111111111111", "222222222222"]))
+    from_c = load_config(ctx(partnerAccountIds="111111111111, 222222222222"))
+    assert from_profile.partner_account_ids == from_c.partner_account_ids == ["111111111111", "222222222222"]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("12345", "String should match pattern"),
+        ("111111111111,111111111111", "lists an account twice"),
+        ("000000000000", "lists the stage's own account"),
+    ],
+)
+def test_partner_accounts_are_other_twelve_digit_accounts_each_once(value, message):
+    refused(ctx(stage="local", partnerAccountIds=value), message)

@@ -30,11 +30,22 @@ def test_every_route_of_both_resolvers_is_documented():
     ]
 
 
-def test_every_operation_needs_the_api_key():
-    (scheme,) = COMMITTED["components"]["securitySchemes"].values()
-    assert scheme == {"type": "apiKey", "name": API_KEY_HEADER, "in": "header", "description": "API Gateway API key"}
+def test_partner_operations_need_the_api_key_and_staff_ones_a_sigv4_signature():
+    schemes = COMMITTED["components"]["securitySchemes"]
+    assert schemes["apiKey"] == {
+        "type": "apiKey",
+        "name": API_KEY_HEADER,
+        "in": "header",
+        "description": "API Gateway API key",
+    }
+    # API Gateway's own notation for SigV4 (what an import into API Gateway turns into AWS_IAM).
+    assert schemes["sigv4"]["x-amazon-apigateway-authtype"] == "awsSigv4"
+    assert (schemes["sigv4"]["name"], schemes["sigv4"]["in"]) == ("Authorization", "header")
+    assert set(schemes) == {"apiKey", "sigv4"}
     assert COMMITTED["security"] == [{"apiKey": []}]
     assert all("security" not in op or op["security"] for _, _, op in OPERATIONS)  # nothing opts out
+    staff = sorted(f"{m.upper()} {p}" for p, m, op in OPERATIONS if op.get("security") == [{"sigv4": []}])
+    assert staff == ["GET /approvals", "POST /approvals/{order_id}"]
 
 
 @pytest.mark.parametrize(("path", "method", "op"), OPERATIONS, ids=[f"{m.upper()} {p}" for p, m, _ in OPERATIONS])

@@ -18,7 +18,7 @@ from contracts.api import ApprovalDecided, ApprovalDecision, PendingApprovals
 from contracts.errors import ApprovalAlreadyDecided, ApprovalNotPending
 from contracts.types import OrderId
 from plumbing import aws
-from plumbing.http import CORRELATION_ID_PATH, answers, json_response, rest_resolver
+from plumbing.http import BACK_OFFICE, CORRELATION_ID_PATH, answers, json_response, rest_resolver
 
 logger = Logger()
 tracer = Tracer()
@@ -40,7 +40,12 @@ def _decided(error: ApprovalAlreadyDecided) -> Response:
     return _json(409, {"message": str(error)})
 
 
-@app.get("/approvals", summary="List pending approvals", responses=answers(200, PendingApprovals, "Oldest first"))
+@app.get(
+    "/approvals",
+    summary="List pending approvals",
+    responses=answers(200, PendingApprovals, "Oldest first"),
+    security=BACK_OFFICE,
+)
 @tracer.capture_method
 def list_approvals() -> Response[PendingApprovals]:
     return _json(200, service.pending(approvals))
@@ -51,6 +56,7 @@ def list_approvals() -> Response[PendingApprovals]:
     summary="Approve or reject a large order",
     description="Completes the checkout's waiting approval task (SendTaskSuccess / SendTaskFailure).",
     responses=answers(200, ApprovalDecided, "Decided; the checkout goes on", 404, 409),
+    security=BACK_OFFICE,
 )
 @tracer.capture_method
 def decide(
