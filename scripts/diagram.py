@@ -3,7 +3,9 @@
 Reads a cloud assembly (cdk.out: manifest.json + *.template.json), keeps the resources a reader
 cares about (load balancers, Auto Scaling groups, queues, topics, tables, buckets, functions, ...),
 folds the plumbing (IAM, log groups, permissions, listeners, launch templates, CDK internals) into
-the edges it implies, groups nodes by stack (one stack = one tier) and renders with Graphviz `dot`.
+the edges it implies, groups nodes by stack (one stack = one tier) and draws them with the AWS icons
+of the `diagrams` library on Graphviz `dot`: an overview and one picture per flow
+(scripts/diagram_views.py), written to docs/diagrams/.
 
 Edges come from what the templates say, across stacks too (Ref, Fn::GetAtt, Fn::ImportValue,
 Fn::GetStackOutput): SNS subscriptions (with their filter), event source mappings, redrive
