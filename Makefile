@@ -108,7 +108,7 @@ graphviz: ## install Debian's graphviz (the `dot` renderer) when it is missing
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq graphviz >/dev/null; }
 
-diagram: toolchain graphviz ## draw docs/architecture.{svg,png} from the synthesized app
+diagram: toolchain graphviz ## draw docs/diagrams/*.png (overview + one per flow, AWS icons) from the synthesized app
 	$(VENV)/bin/python -m scripts.diagram
 
 # Flags of scripts/bench.py, e.g. `make bench BENCH_ARGS="--skip-clean-clone --runs 1"` (`--help` lists them).

@@ -30,3 +30,14 @@ META = "META"
 
 def order_key(order_id: str, sort_key: str = META) -> dict[str, str]:
     return {PARTITION_KEY: f"{ORDER_PREFIX}{order_id}", SORT_KEY: sort_key}
+
+
+# The sessions table (`sessionStore: dynamodb`; services/web/dynamodb_store.py): partition key `id` =
+# `<prefix><session or customer id>`, TTL attribute `expires_at`. The web role's grant is limited to
+# these prefixes.
+SESSIONS_PARTITION_KEY = "id"
+SESSIONS_TTL_ATTRIBUTE = "expires_at"
+SESSION_ITEM_PREFIX = "session:"  # the Flask-Session session (the Redis key prefix too)
+CART_ITEM_PREFIX = "cart:"  # one item per customer, `line:<sku>` attributes
+CHECKOUT_ITEM_PREFIX = "checkout:"  # the checkout token of a session
+SESSIONS_TABLE_PREFIXES = (SESSION_ITEM_PREFIX, CART_ITEM_PREFIX, CHECKOUT_ITEM_PREFIX)

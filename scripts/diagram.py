@@ -3,7 +3,9 @@
 Reads a cloud assembly (cdk.out: manifest.json + *.template.json), keeps the resources a reader
 cares about (load balancers, Auto Scaling groups, queues, topics, tables, buckets, functions, ...),
 folds the plumbing (IAM, log groups, permissions, listeners, launch templates, CDK internals) into
-the edges it implies, groups nodes by stack (one stack = one tier) and renders with Graphviz `dot`.
+the edges it implies, groups nodes by stack (one stack = one tier) and draws them with the AWS icons
+of the `diagrams` library on Graphviz `dot`: an overview and one picture per flow
+(scripts/diagram_views.py), written to docs/diagrams/.
 
 Edges come from what the templates say, across stacks too (Ref, Fn::GetAtt, Fn::ImportValue,
 Fn::GetStackOutput): SNS subscriptions (with their filter), event source mappings, redrive
@@ -461,59 +463,123 @@ def build_graph(cdk_out: Path) -> ArchitectureGraph:
 
 # --- rendering -----------------------------------------------------------------------------------
 
+# AWS service icons (the `diagrams` library; its icons ship inside its wheel, rendering needs Graphviz
+# `dot` only): module and class per resource type.
+ICONS: dict[str, tuple[str, str]] = {
+    "AWS::WAFv2::WebACL": ("diagrams.aws.security", "WAF"),
+    "AWS::ElasticLoadBalancingV2::LoadBalancer": ("diagrams.aws.network", "ElbApplicationLoadBalancer"),
+    "AWS::AutoScaling::AutoScalingGroup": ("diagrams.aws.compute", "EC2AutoScaling"),
+    "AWS::ElastiCache::ReplicationGroup": ("diagrams.aws.database", "ElasticacheForRedis"),
+    "AWS::ApiGateway::RestApi": ("diagrams.aws.network", "APIGateway"),
+    "AWS::Lambda::Function": ("diagrams.aws.compute", "Lambda"),
+    "AWS::StepFunctions::StateMachine": ("diagrams.aws.integration", "StepFunctions"),
+    "AWS::Events::Rule": ("diagrams.aws.integration", "Eventbridge"),
+    "AWS::SNS::Topic": ("diagrams.aws.integration", "SNS"),
+    "AWS::SQS::Queue": ("diagrams.aws.integration", "SQS"),
+    "AWS::DynamoDB::Table": ("diagrams.aws.database", "Dynamodb"),
+    "AWS::S3::Bucket": ("diagrams.aws.storage", "S3"),
+    "AWS::CloudWatch::Dashboard": ("diagrams.aws.management", "Cloudwatch"),
+    "AWS::CloudWatch::Alarm": ("diagrams.aws.management", "CloudwatchAlarm"),
+    "AWS::EC2::VPC": ("diagrams.aws.network", "VPC"),
+    "": ("diagrams.onprem.client", "Users"),  # the Internet node
+}
+# Readable at README width (about 900 px): large type for the size the picture is scaled down to.
+# Icons 0.9 in wide (diagrams draws 1.4 in) with 17 pt names: the text, not the icon, must survive the
+# scaling down.
+GRAPH_ATTR = {
+    "fontsize": "26",
+    "fontname": "Helvetica",
+    "labelloc": "t",
+    "pad": "0.3",
+    "nodesep": "0.5",
+    "ranksep": "0.9",
+    "newrank": "true",
+}
+NODE_ATTR = {"fontsize": "17", "fontname": "Helvetica"}
+EDGE_ATTR = {"fontsize": "15", "fontname": "Helvetica", "color": "#555555"}
+ICON_INCHES = 0.9
+# Names that say which resource only together with their stack (outside a stack's box).
+GENERIC_LABELS = {"ASG", "LoadBalancer", "AccessLogs", "ScalingEvents", "AsyncInvokeFailures", "ReplicationGroup"}
 
-def _quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+def _icon(resource_type: str):
+    import importlib
+
+    module, name = ICONS.get(resource_type, ("diagrams.aws.general", "General"))
+    return getattr(importlib.import_module(module), name)
 
 
-def to_dot(graph: ArchitectureGraph, title: str = "") -> str:
-    lines = [
-        "digraph architecture {",
-        '  graph [rankdir=LR, compound=true, newrank=true, fontname="Helvetica", fontsize=22, labelloc=t, '
-        f"nodesep=0.25, ranksep=0.9, pad=0.3, label={_quote(title)}];",
-        '  node [fontname="Helvetica", fontsize=11, style="filled", penwidth=0.8];',
-        '  edge [fontname="Helvetica", fontsize=9, color="#555555", arrowsize=0.7];',
-    ]
+def _wrap(text: str, width: int = 18) -> str:
+    """Break a CamelCase name into lines of about `width` characters (icons are narrow)."""
+    if text.endswith("Function") and text != "Function":  # every Lambda icon says it already
+        text = text.removesuffix("Function")
+    words = re.sub(r"(?<=[a-z])(?=[A-Z][a-z])", " ", text).split()  # DynamoDB stays whole
+    lines, line = [], ""
+    for word in words:
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    return "\n".join([*lines, line])
+
+
+def render(
+    graph: ArchitectureGraph, out_dir: Path, name: str, title: str, *, direction: str = "LR", clusters: bool = True
+) -> Path:
+    """`out_dir/<name>.png`: the graph with AWS icons, drawn by Graphviz `dot`; with `clusters`, one
+    box per stack (without, each name says its stack)."""
+    if shutil.which("dot") is None:
+        raise SystemExit("Graphviz `dot` not found: `make diagram` installs it (Debian package graphviz)")
+    from diagrams import Cluster, Diagram
+    from diagrams import Edge as IconEdge
+
+    out_dir.mkdir(parents=True, exist_ok=True)
     by_stack: dict[str, list[Node]] = defaultdict(list)
     for node in graph.nodes.values():
         by_stack[node.stack].append(node)
-    for index, stack in enumerate(graph.stacks):
-        if not by_stack.get(stack):
-            continue
-        lines.append(f"  subgraph cluster_{index} {{")
-        lines.append(
-            f'    label={_quote(f"{stack}  ({graph.stacks[stack]})")}; fontsize=14; style="rounded,filled"; '
-            'fillcolor="#fafafa"; color="#999999";'
-        )
-        for node in sorted(by_stack[stack], key=lambda n: n.label):
-            label = f"{node.label}\\n{node.caption}".replace('"', '\\"')
-            lines.append(f'    {_quote(node.key)} [label="{label}", shape={node.shape}, fillcolor="{node.colour}"];')
-        lines.append("  }")
-    for node in by_stack.get("", []):
-        lines.append(
-            f'  {_quote(node.key)} [label="{node.label}\\n{node.caption}", shape={node.shape}, '
-            f'fillcolor="{node.colour}"];'
-        )
-    for edge in sorted(graph.edges.values(), key=lambda e: (e.source, e.target)):
-        attributes = [f"label={_quote(' / '.join(sorted(edge.labels)))}"] if edge.labels else []
-        if edge.dashed:
-            attributes.append('style=dashed, color="#b45f06"')
-        lines.append(f"  {_quote(edge.source)} -> {_quote(edge.target)} [{', '.join(attributes)}];")
-    lines.append("}")
-    return "\n".join(lines) + "\n"
+    drawn = {}
+    with Diagram(
+        title,
+        filename=str(out_dir / name),
+        direction=direction,
+        outformat="png",
+        show=False,
+        curvestyle="curved",
+        graph_attr=GRAPH_ATTR,
+        node_attr=NODE_ATTR,
+        edge_attr=EDGE_ATTR,
+    ):
 
+        def icon(node: Node, label: str):
+            lines = label.count("\\n") + 1
+            # The icon at the top of its box, the name below it.
+            size = {
+                "width": str(ICON_INCHES),
+                "height": f"{ICON_INCHES + 0.1 + 0.42 * lines:.2f}",
+                "imagepos": "tc",
+                "imagescale": "true",
+            }
+            drawn[node.key] = _icon(node.resource_type if node.stack else "")(label, **size)
 
-def render(dot_source: str, out_dir: Path, name: str = "architecture") -> list[Path]:
-    dot = shutil.which("dot")
-    if dot is None:
-        raise SystemExit("Graphviz `dot` not found: `make diagram` installs it (Debian package graphviz)")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for fmt, extra in (("svg", []), ("png", ["-Gdpi=110"])):
-        path = out_dir / f"{name}.{fmt}"
-        subprocess.run([dot, f"-T{fmt}", *extra, "-o", str(path)], input=dot_source, text=True, check=True)
-        written.append(path)
-    return written
+        for node in by_stack.pop("", []):
+            icon(node, node.label)
+        for stack in graph.stacks:
+            nodes = sorted(by_stack.get(stack, []), key=lambda n: n.label)
+            if not nodes:
+                continue
+            if not clusters:
+                for node in nodes:
+                    icon(node, _wrap(f"{stack} {node.label}" if node.label in GENERIC_LABELS else node.label))
+                continue
+            with Cluster(f"{stack}  ({graph.stacks[stack]})", graph_attr={"fontsize": "19", "bgcolor": "#f6f8fa"}):
+                for node in nodes:
+                    icon(node, _wrap(node.label))
+        for edge in sorted(graph.edges.values(), key=lambda e: (e.source, e.target)):
+            label = " / ".join(sorted(edge.labels))
+            style = {"style": "dashed", "color": "#b45f06"} if edge.dashed else {}
+            drawn[edge.source] >> IconEdge(label=_wrap(label, 28), **style) >> drawn[edge.target]
+    return out_dir / f"{name}.png"
 
 
 # --- synthesis -----------------------------------------------------------------------------------
@@ -547,18 +613,36 @@ def ensure_synthesized(cdk_out: Path, stage: str) -> Path:
     return cdk_out
 
 
+def pictures(graph: ArchitectureGraph, out_dir: Path, source: str) -> list[Path]:
+    """The overview and one picture per flow (scripts/diagram_views.py), each `out_dir/<name>.png`."""
+    from scripts.diagram_views import FLOWS, flow_graph, overview
+
+    bundled, _ = overview(graph)
+    written = [
+        render(
+            bundled,
+            out_dir,
+            "overview",
+            f"Loosely coupled storefront: {len(graph.nodes)} resources in {len(graph.stacks)} stacks, "
+            f"bundled per stack and type (from {source})",
+            direction="TB",
+        )
+    ]
+    for flow in FLOWS:
+        written.append(
+            render(flow_graph(graph, flow), out_dir, flow.name, flow.title, direction=flow.direction, clusters=False)
+        )
+    return written
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cdk-out", type=Path, help="an existing cloud assembly (default: synthesize one)")
     parser.add_argument("--stage", default="sandbox", help="stage to synthesize when --cdk-out is not given")
-    parser.add_argument("--out-dir", type=Path, default=DOCS)
+    parser.add_argument("--out-dir", type=Path, default=DOCS / "diagrams")
     args = parser.parse_args(argv)
     cdk_out = args.cdk_out or ensure_synthesized(DEFAULT_CDK_OUT / args.stage, args.stage)
-    graph = build_graph(cdk_out)
-    title = (
-        f"Loosely coupled storefront: {len(graph.nodes)} resources in {len(graph.stacks)} stacks (from {cdk_out.name})"
-    )
-    for path in render(to_dot(graph, title), args.out_dir):
+    for path in pictures(build_graph(cdk_out), args.out_dir, cdk_out.name):
         print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
     return 0
 

@@ -167,7 +167,11 @@ class StageConfig(BaseModel):
     # ACM certificate of the web ALB's HTTPS listener; required unless allowPlainHttp or domainName.
     certificate_arn: Annotated[CertificateArn | None, CLEARABLE] = None
 
-    # --- sessions (ElastiCache) --------------------------------------------------------------------
+    # --- sessions -------------------------------------------------------------------------------
+    # Where the web tier keeps sessions, carts and checkout tokens: ElastiCache for Redis, or a DynamoDB
+    # table (pay-per-request, TTL); with `dynamodb` no cache cluster is created (stacks/sessions_stack.py).
+    session_store: Literal["redis", "dynamodb"] = "redis"
+    # The cache (ElastiCache), when sessionStore is redis:
     cache_node_type: Annotated[str, StringConstraints(pattern=r"^cache\.[a-z0-9]+\.[a-z0-9]+$")] = "cache.t4g.micro"
     # Replicas per shard (ElastiCache allows 0-5); >=1 is needed for automatic failover.
     cache_replicas: Annotated[int, Field(ge=0, le=5)] = 1

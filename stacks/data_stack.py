@@ -6,7 +6,7 @@ without touching orders, idempotency records or the producer/consumer hand-off b
 
 from __future__ import annotations
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -20,6 +20,32 @@ from stacks.stage_defaults import removal_policy
 # Every bucket is versioned: an object that is overwritten or deleted stays recoverable (and a log that
 # is rewritten is still evidence) until its noncurrent version expires after these many days.
 NONCURRENT_DAYS = {"access-logs": 30, "assets": 30, "handoff": 7}
+
+
+def standard_table(
+    scope: Construct,
+    construct_id: str,
+    *,
+    partition: str,
+    sort: str | None = None,
+    ttl: str | None = None,
+    removal_policy: RemovalPolicy,
+) -> dynamodb.Table:
+    """Every table of the app: string keys, pay-per-request, point-in-time recovery, encrypted at rest
+    (AWS managed key), an optional TTL attribute, the stage's removal policy."""
+    return dynamodb.Table(
+        scope,
+        construct_id,
+        partition_key=dynamodb.Attribute(name=partition, type=dynamodb.AttributeType.STRING),
+        sort_key=dynamodb.Attribute(name=sort, type=dynamodb.AttributeType.STRING) if sort else None,
+        billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+        point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+            point_in_time_recovery_enabled=True
+        ),
+        encryption=dynamodb.TableEncryption.AWS_MANAGED,
+        time_to_live_attribute=ttl,
+        removal_policy=removal_policy,
+    )
 
 
 class DataStack(Stack):
@@ -43,19 +69,7 @@ class DataStack(Stack):
             ).key
 
         def table(name: str, partition: str, sort: str | None = None, ttl: str | None = None) -> dynamodb.Table:
-            return dynamodb.Table(
-                self,
-                name,
-                partition_key=dynamodb.Attribute(name=partition, type=dynamodb.AttributeType.STRING),
-                sort_key=dynamodb.Attribute(name=sort, type=dynamodb.AttributeType.STRING) if sort else None,
-                billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-                point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                    point_in_time_recovery_enabled=True
-                ),
-                encryption=dynamodb.TableEncryption.AWS_MANAGED,
-                time_to_live_attribute=ttl,
-                removal_policy=removal,
-            )
+            return standard_table(self, name, partition=partition, sort=sort, ttl=ttl, removal_policy=removal)
 
         # Single-table design: pk = ORDER#<id>; sk = META | NOTIFICATION | APPROVAL | ...
         self.orders_table = table("OrdersTable", "pk", "sk", ttl="expires_at")

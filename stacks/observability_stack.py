@@ -572,10 +572,13 @@ def monitored_system_of(
         if isinstance(packaging, LambdaPackaging):
             system.dead_letter_queues[f"{key}-async-invoke-failures"] = packaging.async_failures
     group = sessions.replication_group
-    # Cluster mode disabled: member clusters are named <replication group id>-001, -002, ...
-    clusters = group.num_cache_clusters
-    assert isinstance(clusters, int)  # set by the sessions stack: 1 + cacheReplicas
-    system.cache_nodes = [Fn.join("", [group.ref, f"-{n:03d}"]) for n in range(1, clusters + 1)]
+    if group is not None:
+        # Cluster mode disabled: member clusters are named <replication group id>-001, -002, ...
+        clusters = group.num_cache_clusters
+        assert isinstance(clusters, int)  # set by the sessions stack: 1 + cacheReplicas
+        system.cache_nodes = [Fn.join("", [group.ref, f"-{n:03d}"]) for n in range(1, clusters + 1)]
+    if sessions.table is not None:
+        system.tables["sessions"] = sessions.table
     for key, tier in (("web", web), ("backend", backend)):
         system.tiers.append(
             LoadBalancedTier(

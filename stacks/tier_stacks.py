@@ -3,8 +3,9 @@
 - `BackendTierStack`: internal ALB (private subnets, HTTP 80) -> backend instances on 8080. Validates
   orders and publishes `OrderPlaced`, its only write (the cancel window subscribes to the topic);
   publishes its own address and the messaging/data names as SSM discovery parameters.
-- `WebTierStack`: internet-facing ALB -> web instances on 8080. Keeps sessions in Redis and calls the
-  backend through the internal ALB, found through the `backend-url` parameter.
+- `WebTierStack`: internet-facing ALB -> web instances on 8080. Keeps sessions in the session store
+  (Redis or DynamoDB, `sessionStore`) and calls the backend through the internal ALB, found through
+  the `backend-url` parameter.
 
 Neither tier knows the other's instances: the web tier knows one URL, the backend knows topic and
 queue names. Both are stateless and can be redeployed without touching data or messaging stacks.
@@ -113,8 +114,9 @@ class _TierStack(Stack):
         requests_per_target_per_minute: int | None = None,
         certificate_arn: str | None = None,
     ) -> AlbAutoScalingTier:
-        """`sessions`: only a tier that keeps sessions gets the cache's TLS setting and its AUTH token
-        (the security-group rule to the cache is the network stack's: web instances only)."""
+        """`sessions`: only a tier that keeps sessions gets access to the session store: the cache's TLS
+        setting and its AUTH token (the security-group rule to the cache is the network stack's: web
+        instances only), or the item actions on the sessions table."""
         instance_type = ec2.InstanceType(config.instance_type)
         bundle = ServiceBundle(self, "ServiceCode", props=ServiceBundleProps(architecture=instance_type.architecture))
         user_data = ec2.UserData.for_linux()
@@ -131,7 +133,7 @@ class _TierStack(Stack):
                 "AWS_REGION": self.region,
                 "AWS_DEFAULT_REGION": self.region,
                 # the cache accepts TLS connections only (transit encryption)
-                **({"REDIS_TLS": "true"} if sessions is not None else {}),
+                **({"REDIS_TLS": "true"} if sessions is not None and sessions.store == "redis" else {}),
                 "PYTHONUNBUFFERED": "1",
             },
         )
@@ -193,7 +195,7 @@ class _TierStack(Stack):
             "other stacks and found by name at runtime, which is the point of service discovery.",
         )
         if sessions is not None:
-            sessions.grant_read_auth_token(role)
+            sessions.grant_session_store(role)
         return tier
 
 
@@ -284,6 +286,7 @@ class WebTierStack(_TierStack):
     """
 
     SERVICE = "storefront-web"
+    # (kept as it was with Redis alone: a new text would change the user data and replace every instance)
     DESCRIPTION = "Storefront web tier (sessions in Redis, orders via the backend)"
 
     def __init__(

@@ -1,7 +1,8 @@
 """The web tier's Flask app: login, cart, order placement through the backend.
 
-Stateless by design: everything that must survive a request (session, cart) is in Redis, so the ALB
-may send any request to any instance and Auto Scaling may replace instances at will.
+Stateless by design: everything that must survive a request (session, cart, checkout token) is in the
+stage's session store, Redis or DynamoDB (services/web/store.py), so the ALB may send any request to
+any instance and Auto Scaling may replace instances at will.
 
 State-changing endpoints accept JSON only (Flask answers 415 otherwise). With the SameSite=Lax session
 cookie that is the CSRF defence: a cross-site form cannot send JSON, and cross-site fetch with JSON
@@ -16,9 +17,8 @@ import time
 from decimal import Decimal
 from typing import Any, cast
 
-import redis
 from flask import Flask, jsonify, request, session
-from flask_session.base import ServerSideSession
+from flask_session.base import ServerSideSession, ServerSideSessionInterface
 from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -31,7 +31,8 @@ from services.common.settings import ServiceSettings
 from services.web import cart, checkout
 from services.web.backend_client import BackendClient, BackendUnavailable
 from services.web.catalog import CATALOG, authenticate
-from services.web.sessions import DiscoveredRedisSessionInterface, init_sessions
+from services.web.sessions import init_sessions
+from services.web.store import RedisStore, SessionStore, open_store
 
 logger = logging.getLogger("web")
 CURRENCY = limits.DEFAULT_CURRENCY
@@ -59,14 +60,18 @@ def create_app(
     *,
     discovery: Discovery | None = None,
     redis_provider: RedisProvider | None = None,
+    store: SessionStore | None = None,
 ) -> Flask:
+    """`store`: the session store (default: the one the `session-store` discovery parameter names);
+    `redis_provider` alone means a Redis store on that provider."""
     app = Flask("web")
     # One proxy hop (the ALB): trust its X-Forwarded-For/-Proto so request.is_secure reflects HTTPS.
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
     discovery = discovery or Discovery(settings.discovery_prefix, ttl_seconds=settings.discovery_ttl_seconds)
-    provider = redis_provider or RedisProvider(discovery, tls=settings.redis_tls)
+    if store is None:
+        store = RedisStore(redis_provider) if redis_provider else open_store(discovery, redis_tls=settings.redis_tls)
     backend = BackendClient(discovery, settings.alb_gateway)
-    init_sessions(app, provider)
+    init_sessions(app, store.session_interface)
     install_request_hooks(app, settings.served_by)
 
     def current_user() -> str | None:
@@ -80,7 +85,7 @@ def create_app(
 
     def cart_view(customer_id: str) -> dict[str, Any]:
         items, total = [], Decimal(0)
-        for sku, quantity in sorted(cart.lines(provider.client(), customer_id).items()):
+        for sku, quantity in sorted(store.cart_lines(customer_id).items()):
             product = CATALOG.get(sku)
             if product is None:  # withdrawn from the catalogue since it was added
                 continue
@@ -97,16 +102,18 @@ def create_app(
             )
         return {"customer_id": customer_id, "items": items, "total": _money(total), "currency": CURRENCY}
 
-    @app.errorhandler(redis.RedisError)
-    def _redis_down(error: redis.RedisError):
-        logger.error("redis unavailable", extra={"error": str(error)})
+    def _store_down(error: Exception):
+        logger.error("session store unavailable", extra={"error": str(error), "store": store.name})
         return _error(503, "session store unavailable, try again shortly")
+
+    for unavailable in store.unavailable:
+        app.register_error_handler(unavailable, _store_down)
 
     @app.errorhandler(InternalServerError)
     def _internal_error(error: InternalServerError):
-        # Opening the session happens before any view runs, so Redis failing there arrives here.
-        if isinstance(error.original_exception, redis.RedisError):
-            return _redis_down(error.original_exception)
+        # Opening the session happens before any view runs, so the store failing there arrives here.
+        if isinstance(error.original_exception, store.unavailable):
+            return _store_down(error.original_exception)
         return _error(500, "internal error")
 
     @app.errorhandler(HTTPException)
@@ -123,10 +130,17 @@ def create_app(
 
     @app.get("/health")
     def health():
-        # 200 even when Redis is unreachable: an outage of the shared store must not make the ALB/ASG
-        # health check replace every healthy instance; the body says what is wrong.
-        redis_ok = provider.reachable()
-        return jsonify({"status": "ok" if redis_ok else "degraded", "redis": redis_ok, "service": "web"})
+        # 200 even when the session store is unreachable: an outage of the shared store must not make
+        # the ALB/ASG health check replace every healthy instance; the body says what is wrong.
+        store_ok = store.reachable()
+        return jsonify(
+            {
+                "status": "ok" if store_ok else "degraded",
+                "session_store": store.name,
+                "store_reachable": store_ok,
+                "service": "web",
+            }
+        )
 
     @app.post("/login")
     def login():
@@ -135,7 +149,7 @@ def create_app(
         if user is None:
             return _error(401, "unknown user or wrong password")
         # New session id on login: a session id planted before login (fixation) becomes worthless.
-        cast(DiscoveredRedisSessionInterface, app.session_interface).regenerate(session)  # set by init_sessions
+        cast(ServerSideSessionInterface, app.session_interface).regenerate(session)  # set by init_sessions
         session.clear()
         session["user"] = user
         session["logged_in_at"] = int(time.time())
@@ -144,7 +158,7 @@ def create_app(
 
     @app.post("/logout")
     def logout():
-        session.clear()  # Flask-Session deletes the Redis key and expires the cookie
+        session.clear()  # Flask-Session deletes the stored session and expires the cookie
         return jsonify({"logged_out": True})
 
     @app.get("/cart")
@@ -160,23 +174,23 @@ def create_app(
         if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= cart.MAX_QUANTITY:
             return _error(400, f"quantity must be an integer from 1 to {cart.MAX_QUANTITY}")
         try:
-            cart.add(provider.client(), logged_in_user(), sku, quantity)
+            store.cart_add(logged_in_user(), sku, quantity)
         except cart.CartLimitExceeded as error:
             return _error(400, str(error))
         return jsonify(cart_view(logged_in_user())), 201
 
     @app.delete("/cart/items/<sku>")
     def remove_from_cart(sku: str):
-        if not cart.remove(provider.client(), logged_in_user(), sku):
+        if not store.cart_remove(logged_in_user(), sku):
             return _error(404, f"{sku} is not in the cart")
         return jsonify(cart_view(logged_in_user()))
 
     @app.post("/orders")
     def place_order():
         customer_id = logged_in_user()
-        client, session_id = provider.client(), cast(ServerSideSession, session).sid
+        session_id = cast(ServerSideSession, session).sid
         # The token before the cart (services/web/checkout.py says why).
-        token = checkout.current_token(client, session_id)
+        token = store.checkout_token(session_id)
         view = cart_view(customer_id)
         if not view["items"]:
             return _error(400, "the cart is empty")
@@ -203,7 +217,7 @@ def create_app(
         if answer.status != 202:
             return jsonify(answer.body), answer.status
         ordered = {item.sku: item.quantity for item in order.items}
-        if not checkout.complete(client, session_id, token, customer_id, ordered):
+        if not store.complete_checkout(session_id, token, customer_id, ordered):
             logger.info("order answered again", extra={"order_id": answer.body.get("order_id")})  # a double submit
             return jsonify(answer.body), 202
         logger.info("order placed", extra={"order_id": answer.body.get("order_id")})

@@ -1,4 +1,5 @@
-"""Server-side sessions in Redis with Flask-Session (pallets-eco): the cookie holds only an opaque,
+"""Server-side sessions with Flask-Session (pallets-eco), here in Redis (services/web/dynamodb_store.py
+keeps them in DynamoDB): the cookie holds only an opaque,
 random session id (32 bytes from `secrets`); the session data stays in Redis, so any instance serves
 any request and an instance can die without logging anyone out.
 
@@ -12,16 +13,19 @@ Two adaptations of Flask-Session's RedisSessionInterface, both small:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from flask import Flask, request
+from flask.sessions import SessionInterface
 from flask_session.redis import RedisSessionInterface
 
+from contracts.tables import SESSION_ITEM_PREFIX
 from services.common.redis_client import RedisProvider
 
 SESSION_LIFETIME = timedelta(hours=8)  # sliding: every request that touches the session renews it
 SESSION_COOKIE_NAME = "storefront_session"
-SESSION_KEY_PREFIX = "session:"
+SESSION_KEY_PREFIX = SESSION_ITEM_PREFIX  # the Redis key, or the DynamoDB item id
 
 
 class DiscoveredRedisSessionInterface(RedisSessionInterface):
@@ -46,14 +50,20 @@ class DiscoveredRedisSessionInterface(RedisSessionInterface):
         """Flask-Session's constructor assigns a client; the provider owns it instead."""
 
     def get_cookie_secure(self, app: Flask) -> bool:
-        return bool(app.config["SESSION_COOKIE_SECURE"]) or request.is_secure
+        return secure_cookie(app)
 
 
-def init_sessions(app: Flask, provider: RedisProvider) -> None:
+def secure_cookie(app: Flask) -> bool:
+    """`Secure` when configured or when the request came in over HTTPS (through the ALB)."""
+    return bool(app.config["SESSION_COOKIE_SECURE"]) or request.is_secure
+
+
+def init_sessions(app: Flask, interface: Callable[[Flask], SessionInterface]) -> None:
+    """The cookie's settings, then `interface(app)`: the session interface of the web tier's store."""
     app.config.update(
         SESSION_COOKIE_NAME=SESSION_COOKIE_NAME,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
     )
-    app.session_interface = DiscoveredRedisSessionInterface(app, provider)
+    app.session_interface = interface(app)

@@ -1,11 +1,17 @@
-"""The architecture diagram is drawn from the synthesized sandbox app: every stack's main resources
-are nodes, and the connections that make the system loosely coupled are edges."""
+"""The architecture pictures are drawn from the synthesized sandbox app: every stack's main resources
+are nodes of the graph and stand in the overview's bundles, the connections that make the system
+loosely coupled are edges, each flow picture shows its path, and all of them render with the AWS
+icons the `diagrams` wheel ships (no download) on the machine's Graphviz."""
 
 from __future__ import annotations
 
+import importlib
+import os
+
 import pytest
 
-from scripts.diagram import MAIN_TYPES, Assembly, build_graph, is_cdk_internal, to_dot
+from scripts.diagram import ICONS, MAIN_TYPES, Assembly, build_graph, is_cdk_internal, pictures
+from scripts.diagram_views import FLOWS, flow_graph, overview
 
 # What must be on the picture, per resource type (the reader's view of each tier).
 MUST_DRAW = {
@@ -73,12 +79,66 @@ def test_plumbing_is_folded_away(graph):
     assert internal == []
 
 
-def test_nodes_are_grouped_by_stack(sandbox, graph):
-    artifacts = {stack.artifact_id for stack in sandbox.app.stacks.values()}
-    assert {node.stack for node in graph.nodes.values()} - {""} <= artifacts
-    dot = to_dot(graph)
-    for artifact in {node.stack for node in graph.nodes.values() if node.stack}:
-        assert f'label="{artifact}  (' in dot
+def test_the_overview_bundles_every_main_resource_per_stack_and_type(assembly, graph):
+    bundled, members = overview(graph)
+    main = {
+        ref.key
+        for ref, resource in assembly.resources()
+        if resource["Type"] in MUST_DRAW and not is_cdk_internal(ref, resource)
+    }
+    covered = [key for keys in members.values() for key in keys]
+    assert sorted(covered) == sorted(graph.nodes)  # each node in exactly one bundle
+    assert main <= set(covered)
+    for bundle, keys in members.items():
+        assert len({(graph.nodes[k].stack, graph.nodes[k].resource_type) for k in keys}) == 1, bundle
+        assert bundled.nodes[bundle].count == sum(graph.nodes[k].count for k in keys)
+    assert len(bundled.nodes) < len(graph.nodes) / 1.5
+    assert len(bundled.edges) < len(graph.edges) / 2
+
+
+def test_edges_to_the_shared_tables_are_bundled_into_one_per_stack(sandbox, graph):
+    bundled, members = overview(graph)
+    data, processing = _artifact(sandbox, "data"), _artifact(sandbox, "processing")
+    tables, functions = f"{data}.AWS::DynamoDB::Table", f"{processing}.AWS::Lambda::Function"
+    into_tables = [(s, t) for s, t in graph.edges if t in members[tables] and s in members[functions]]
+    assert len(into_tables) >= 6  # every consumer uses a shared table ...
+    assert {"read", "write"} <= bundled.edges[(functions, tables)].labels  # ... one edge says it
+    assert {t for s, t in bundled.edges if s == functions}.isdisjoint(members[functions])
+
+
+@pytest.mark.parametrize("flow", FLOWS, ids=lambda f: f.name)
+def test_each_flow_shows_its_path_and_only_edges_between_its_nodes(flow, graph):
+    picked = flow_graph(graph, flow)
+    for pick in flow.required:
+        assert [n for n in picked.nodes.values() if pick.matches(n)], f"{flow.name}: nothing matches {pick}"
+    assert picked.edges
+    assert all(s in picked.nodes and t in picked.nodes for s, t in picked.edges)
+    for source, target in picked.edges:
+        assert not any(a.matches(graph.nodes[source]) and b.matches(graph.nodes[target]) for a, b in flow.drop)
+    assert len(picked.nodes) <= 25, "a flow that shows everything is the overview"
+
+
+def test_the_fanout_flow_carries_every_filtered_subscription_and_consumer(sandbox, graph):
+    [fanout] = [f for f in FLOWS if f.name == "fanout"]
+    picked = flow_graph(graph, fanout)
+    [topic] = _node_key(sandbox, "messaging", "AWS::SNS::Topic")
+    filtered = [
+        e for (s, _), e in picked.edges.items() if s == topic and any(x.startswith("filter: ") for x in e.labels)
+    ]
+    assert len(filtered) == len(sandbox.app.stacks["messaging"].fanout) + 1  # + the cancel window
+    triggered = {t for (_, t), e in picked.edges.items() if "triggers" in e.labels}
+    assert len(triggered) == len(filtered) + 1  # + the FIFO inventory ledger
+
+
+def test_every_icon_ships_inside_the_diagrams_wheel():
+    for resource_type, (module, name) in ICONS.items():
+        node_class = getattr(importlib.import_module(module), name)
+        package = importlib.import_module("diagrams").__file__
+        assert package is not None
+        root = os.path.dirname(os.path.dirname(package))
+        path = os.path.join(root, node_class._icon_dir, node_class._icon)
+        assert os.path.isfile(path), f"{resource_type}: {path}"
+    assert set(MAIN_TYPES) <= set(ICONS)
 
 
 def test_topic_fans_out_to_each_filtered_queue(sandbox, graph):
@@ -141,9 +201,17 @@ def test_tiers_are_connected_through_load_balancers_and_security_groups(sandbox,
     assert ("internet", backend_alb) not in graph.edges, "the backend ALB is internal"
 
 
-def test_renders_svg_and_png(graph, tmp_path):
-    from scripts.diagram import render
+def _png_size(path) -> tuple[int, int]:
+    header = path.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n"
+    return int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
 
-    svg, png = render(to_dot(graph, "test"), tmp_path)
-    assert svg.read_text().lstrip().startswith(("<?xml", "<svg"))
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+def test_renders_the_overview_and_one_picture_per_flow_at_a_readable_size(graph, tmp_path):
+    written = pictures(graph, tmp_path, "test")
+    assert [p.name for p in written] == ["overview.png", *(f"{flow.name}.png" for flow in FLOWS)]
+    for path in written:
+        width, height = _png_size(path)
+        # README width is about 900 px: a flow at most about twice that, so its 17 pt names stay legible.
+        limit = 3800 if path.name == "overview.png" else 2200
+        assert width <= limit and height <= 2400, f"{path.name}: {width}x{height}"

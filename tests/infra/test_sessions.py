@@ -9,6 +9,7 @@ import pytest
 from aws_cdk import Stack
 
 from stacks.constructs.tier_security_groups import REDIS_PORT
+from tests.infra.conftest import synthesize
 
 STAGES = ["sandbox", "production", "local"]
 
@@ -115,3 +116,96 @@ def test_discovery_parameters_publish_endpoint_and_secret_arn(stage, request):
     }
     # The ARN, not the value: readers fetch the token from Secrets Manager with their own grant.
     assert parameters[config.parameter_name("discovery", "redis-auth-secret-arn")] == {"Ref": secret_id}
+    assert parameters[config.parameter_name("discovery", "session-store")] == "redis"
+    assert config.parameter_name("discovery", "sessions-table") not in parameters
+
+
+# --- sessionStore: dynamodb ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dynamodb_sandbox():
+    """The sandbox profile with `-c sessionStore=dynamodb`: the one extra synth of this module."""
+    return synthesize("sandbox", sessionStore="dynamodb")
+
+
+def _statements_of_role(synthesized, key: str) -> list[dict]:
+    template = synthesized.templates[key]
+    [role_id] = [k for k, v in template["Resources"].items() if v["Type"] == "AWS::IAM::Role"]
+    return [
+        statement
+        for policy in template["Resources"].values()
+        if policy["Type"] == "AWS::IAM::Policy" and {"Ref": role_id} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def _actions(statement: dict) -> list[str]:
+    return [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
+
+
+def test_the_default_store_is_redis_in_every_stage(sandbox, production, local):
+    for synthesized in (sandbox, production, local):
+        assert synthesized.app.config.session_store == "redis"
+        assert synthesized.app.stacks["sessions"].table is None
+
+
+def test_dynamodb_store_is_a_pay_per_request_encrypted_table_with_ttl_and_pitr(dynamodb_sandbox):
+    assert dynamodb_sandbox.nag_violations() == []
+    table_id, table = _only(dynamodb_sandbox.templates["sessions"], "AWS::DynamoDB::Table")
+    props = table["Properties"]
+    assert props["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["SSESpecification"] == {"SSEEnabled": True}
+    # The stage's removal policy, as for the data stack's tables (sandbox: destroyed with the stack).
+    [orders] = [
+        r for r in dynamodb_sandbox.templates["data"]["Resources"].values() if r["Type"] == "AWS::DynamoDB::Table"
+    ][:1]
+    assert table["DeletionPolicy"] == orders["DeletionPolicy"] == "Delete"
+    config = dynamodb_sandbox.app.config
+    parameters = {
+        r["Properties"]["Name"]: r["Properties"]["Value"]
+        for r in dynamodb_sandbox.templates["sessions"]["Resources"].values()
+        if r["Type"] == "AWS::SSM::Parameter"
+    }
+    assert parameters == {
+        config.parameter_name("discovery", "session-store"): "dynamodb",
+        config.parameter_name("discovery", "sessions-table"): {"Ref": table_id},
+    }
+
+
+def test_with_dynamodb_there_is_no_cache_cluster_and_no_auth_token(dynamodb_sandbox):
+    every_type = {r["Type"] for t in dynamodb_sandbox.templates.values() for r in t["Resources"].values()}
+    assert not {t for t in every_type if t.startswith("AWS::ElastiCache::")}
+    assert "AWS::SecretsManager::Secret" not in every_type
+    dashboard = json.dumps(dynamodb_sandbox.templates["observability"])
+    assert "AWS/ElastiCache" not in dashboard
+    assert "ConsumedReadCapacityUnits" in dashboard or "AWS/DynamoDB" in dashboard
+    user_data = json.dumps(
+        [r for r in dynamodb_sandbox.templates["web"]["Resources"].values() if r["Type"] == "AWS::EC2::LaunchTemplate"]
+    )
+    assert "REDIS_TLS" not in user_data
+
+
+def test_with_dynamodb_the_web_role_gets_exactly_the_item_actions_on_its_own_items(dynamodb_sandbox):
+    table_id = _network_id(dynamodb_sandbox, dynamodb_sandbox.app.stacks["sessions"].table)
+    web = _statements_of_role(dynamodb_sandbox, "web")
+    touching = [s for s in web if any(table_id in name for name in _output_names(s["Resource"]))]
+    assert len(touching) == 1
+    [statement] = touching
+    assert sorted(_actions(statement)) == [
+        "dynamodb:DeleteItem",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+    ]
+    assert statement["Condition"] == {
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["session:*", "cart:*", "checkout:*"]}
+    }
+    granted = {a for s in web for a in _actions(s)}
+    assert not {a for a in granted if a.startswith("secretsmanager:")}  # no AUTH token to read
+    assert {a for a in granted if a.startswith("dynamodb:")} == set(_actions(statement))
+    backend = _statements_of_role(dynamodb_sandbox, "backend")
+    assert not [s for s in backend if any(table_id in name for name in _output_names(s["Resource"]))]

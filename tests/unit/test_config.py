@@ -252,6 +252,15 @@ def test_at_most_one_nat_gateway_per_az():
     assert load_config(ctx(stage="sandbox", natGateways="3", maxAzs="3")).nat_gateways == 3
 
 
+def test_the_session_store_is_redis_unless_a_stage_chooses_dynamodb():
+    profiles = [production() if stage == "production" else ctx(stage=stage) for stage in STAGES]
+    assert {load_config(profile).session_store for profile in profiles} == {"redis"}
+    assert load_config(ctx(stage="sandbox", sessionStore="dynamodb")).session_store == "dynamodb"
+    assert load_config(with_profile("local", sessionStore="dynamodb")).session_store == "dynamodb"
+    refused(ctx(stage="sandbox", sessionStore="memcached"), "-c sessionStore: Input should be 'redis' or 'dynamodb'")
+    refused(with_profile("local", sessionStore="DynamoDB"), "stages.local.sessionStore: Input should be 'redis' or")
+
+
 def test_multi_az_cache_needs_a_replica():
     refused(
         ctx(stage="sandbox", cacheReplicas="0", cacheMultiAz="true"),

@@ -229,6 +229,18 @@ def cloud(aws, redis_server) -> Cloud:
     return result
 
 
+def create_sessions_table(ddb, name: str) -> str:
+    """The Sessions stack's table when `sessionStore: dynamodb`: partition key `id`, TTL `expires_at`."""
+    ddb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    ddb.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"})
+    return name
+
+
 # --- the services as processes -------------------------------------------------------------------
 
 
@@ -306,6 +318,36 @@ def service_env(aws_env: dict[str, str], prefix: str, port: int) -> dict[str, st
         "PYTHONUNBUFFERED": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
     }
+
+
+@pytest.fixture(scope="session")
+def dynamodb_web(cloud, tiers, aws_env, tmp_path_factory) -> Iterator[Tiers]:
+    """Two more web instances, on the DynamoDB session store (`session-store` = dynamodb in their own
+    discovery namespace, which also names the same backend): no Redis endpoint is published there."""
+    run = uuid.uuid4().hex[:8]
+    prefix = f"/lc/ddb{run}/discovery"
+    table = create_sessions_table(cloud.aws("dynamodb"), f"sessions-{run}")
+    ssm = cloud.aws("ssm")
+    for name, value in {
+        "session-store": "dynamodb",
+        "sessions-table": table,
+        "backend-url": tiers.backend.url,
+    }.items():
+        ssm.put_parameter(Name=f"{prefix}/{name}", Value=value, Type="String", Overwrite=True)
+    logs = tmp_path_factory.mktemp("dynamodb-web-logs")
+    web = []
+    for index in (1, 2):
+        port = free_port()
+        web.append(ServiceProcess("web", port, service_env(aws_env, prefix, port), logs / f"web-{index}.log"))
+    try:
+        for proc in web:
+            proc.spawn()
+        for proc in web:
+            proc.wait_healthy()
+        yield Tiers(web, tiers.backend, cloud)
+    finally:
+        for proc in web:
+            proc.stop()
 
 
 @pytest.fixture(scope="session")

@@ -118,7 +118,12 @@ def test_logout_deletes_the_session_from_redis(web, redis_server):
 
 
 def test_health_reports_redis_reachability_without_failing_the_instance(aws, prefix, web):
-    assert web.get("/health").json == {"status": "ok", "redis": True, "service": "web"}
+    assert web.get("/health").json == {
+        "status": "ok",
+        "session_store": "redis",
+        "store_reachable": True,
+        "service": "web",
+    }
     assert web.get("/health").headers["X-Served-By"] == "test-instance:8080"
 
     aws("ssm").put_parameter(
@@ -126,7 +131,12 @@ def test_health_reports_redis_reachability_without_failing_the_instance(aws, pre
     )
     unreachable = web_client(aws, prefix).get("/health")
     assert unreachable.status_code == 200
-    assert unreachable.json == {"status": "degraded", "redis": False, "service": "web"}
+    assert unreachable.json == {
+        "status": "degraded",
+        "session_store": "redis",
+        "store_reachable": False,
+        "service": "web",
+    }
 
 
 def test_a_redis_outage_is_a_clear_503_not_a_500(aws, prefix):
