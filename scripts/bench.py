@@ -857,7 +857,9 @@ def _import_ms(python: Path, module: str, cwd: Path, env: dict[str, str]) -> flo
 # --- the machine -------------------------------------------------------------------------------------
 
 
-def machine() -> dict[str, str]:
+def host() -> dict[str, str]:
+    """CPU, cores, RAM, OS and Python of this machine (the game day report names them too)."""
+
     def read(path: str) -> str:
         try:
             return Path(path).read_text()
@@ -867,7 +869,16 @@ def machine() -> dict[str, str]:
     cpu = re.search(r"^model name\s*:\s*(.+)$", read("/proc/cpuinfo"), re.M)
     mem = re.search(r"^MemTotal:\s*(\d+) kB", read("/proc/meminfo"), re.M)
     os_name = re.search(r'^PRETTY_NAME="?([^"\n]+)', read("/etc/os-release"), re.M)
+    return {
+        "CPU": cpu.group(1).strip() if cpu else platform.processor() or "?",
+        "cores": str(os.cpu_count()),
+        "RAM": f"{int(mem.group(1)) / 1024 / 1024:.1f} GiB" if mem else "?",
+        "OS": f"{os_name.group(1) if os_name else platform.system()} (kernel {platform.release()})",
+        "Python": platform.python_version(),
+    }
 
+
+def machine() -> dict[str, str]:
     def version(command: list[str]) -> str:
         try:
             return subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=60).stdout.strip()
@@ -875,11 +886,7 @@ def machine() -> dict[str, str]:
             return "?"
 
     return {
-        "CPU": cpu.group(1).strip() if cpu else platform.processor() or "?",
-        "cores": str(os.cpu_count()),
-        "RAM": f"{int(mem.group(1)) / 1024 / 1024:.1f} GiB" if mem else "?",
-        "OS": f"{os_name.group(1) if os_name else platform.system()} (kernel {platform.release()})",
-        "Python": platform.python_version(),
+        **host(),
         "Node": version(["node", "--version"]),
         "CDK CLI": version(["cdk", "--version"]).split(" ")[0],
         "aws-cdk-lib": importlib.metadata.version("aws-cdk-lib"),

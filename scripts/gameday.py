@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
-import platform
-import re
 import sys
 from pathlib import Path
 from typing import Any
 
 from localcloud import gameday
 from localcloud.gameday import Report
+from scripts import bench
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -32,22 +30,8 @@ CHART = "gameday.png"
 
 
 def machine() -> dict[str, str]:
-    def read(path: str) -> str:
-        try:
-            return Path(path).read_text()
-        except OSError:
-            return ""
-
-    cpu = re.search(r"^model name\s*:\s*(.+)$", read("/proc/cpuinfo"), re.M)
-    mem = re.search(r"^MemTotal:\s*(\d+) kB", read("/proc/meminfo"), re.M)
-    os_name = re.search(r'^PRETTY_NAME="?([^"\n]+)', read("/etc/os-release"), re.M)
-    return {
-        "CPU": cpu.group(1).strip() if cpu else platform.processor() or "?",
-        "cores": str(os.cpu_count()),
-        "RAM": f"{int(mem.group(1)) / 1024 / 1024:.1f} GiB" if mem else "?",
-        "OS": f"{os_name.group(1) if os_name else platform.system()} (kernel {platform.release()})",
-        "Python": platform.python_version(),
-    }
+    """The machine the game day ran on, named as `make bench` names it."""
+    return bench.host()
 
 
 HOW_TO_READ = """\
