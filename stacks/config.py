@@ -145,6 +145,16 @@ class StageConfig(BaseModel):
     # ACM certificate of the web ALB's HTTPS listener; required unless allowPlainHttp.
     certificate_arn: Annotated[CertificateArn | None, CLEARABLE] = None
 
+    # --- picture workers (a queue feeds an EC2 fleet, scaled on its backlog per instance) ----------
+    # 0 or 1: the fleet may rest at zero (the first upload's backlog scales it out) or keep one warm.
+    picture_workers_min_capacity: Annotated[int, Field(ge=0, le=1)] = 1
+    picture_workers_max_capacity: Annotated[int, Field(ge=1, le=100)] = 4
+    # Acceptable backlog per instance = the latency a staff member accepts / the time one job takes
+    # (AWS's backlog-per-instance pattern): 60 s / ~3 s per picture.
+    picture_backlog_per_instance: PositiveInt = 20
+    # The queue's visibility timeout; a running job extends it (a heartbeat every third of it).
+    picture_job_visibility_seconds: Annotated[int, Field(ge=10, le=43_200)] = 60
+
     # --- sessions (ElastiCache) --------------------------------------------------------------------
     cache_node_type: Annotated[str, StringConstraints(pattern=r"^cache\.[a-z0-9]+\.[a-z0-9]+$")] = "cache.t4g.micro"
     # Replicas per shard (ElastiCache allows 0-5); >=1 is needed for automatic failover.
@@ -193,7 +203,7 @@ class StageConfig(BaseModel):
             raise ValueError(f"{value} NAT gateways for maxAzs={info.data['max_azs']}: at most one per AZ")
         return value
 
-    @field_validator("web_max_capacity", "backend_max_capacity")
+    @field_validator("web_max_capacity", "backend_max_capacity", "picture_workers_max_capacity")
     @classmethod
     def _max_not_below_min(cls, value: int, info: ValidationInfo) -> int:
         assert info.field_name is not None  # set for a field validator

@@ -544,6 +544,7 @@ def monitored_system_of(
     pairs = dict(messaging.fanout)
     pairs["inventory-events"] = messaging.inventory_fifo
     pairs["order-cancel-window"] = messaging.cancel_delay_queue
+    pairs["picture-jobs"] = data.picture_jobs  # consumed by the media stack's worker fleet
     for name, pair in pairs.items():
         system.queues.append(WatchedQueue(name=name, queue=pair.queue, dead_letter_queue=pair.dlq))
     # The subscription DLQ pair's *work* queue is already the end of the line for SNS deliveries.
