@@ -146,7 +146,8 @@ class StageConfig(BaseModel):
     certificate_arn: Annotated[CertificateArn | None, CLEARABLE] = None
 
     # --- picture workers (a queue feeds an EC2 fleet, scaled on its backlog per instance) ----------
-    # 0 or 1: the fleet may rest at zero (the first upload's backlog scales it out) or keep one warm.
+    # 0 or 1: keep one worker warm, or rest at zero; at zero the backlog-per-instance policy scales out
+    # only once more than pictureBacklogPerInstance jobs wait (fewer wait until more arrive).
     picture_workers_min_capacity: Annotated[int, Field(ge=0, le=1)] = 1
     picture_workers_max_capacity: Annotated[int, Field(ge=1, le=100)] = 4
     # Acceptable backlog per instance = the latency a staff member accepts / the time one job takes
