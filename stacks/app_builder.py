@@ -18,6 +18,7 @@ from stacks.config import CONTEXT_KEYS, StageConfig, load_config
 from stacks.data_stack import DataStack
 from stacks.domain_stack import DomainStack
 from stacks.edge_stack import EdgeStack, StorefrontAlias, internet_facing_resources
+from stacks.media_stack import MediaStack
 from stacks.messaging_stack import MessagingStack
 from stacks.network_stack import NetworkStack
 from stacks.observability_stack import ObservabilityStack, monitored_system_of
@@ -100,6 +101,18 @@ def build_app(app: cdk.App, config: StageConfig | None = None) -> StorefrontApp:
     )
     # Not a reference, an ordering: web instances read `backend-url` at start-up.
     web.add_stack_dependency(backend, "web instances read the backend-url discovery parameter at boot")
+    # A queue feeds an EC2 fleet: staff uploads -> picture-jobs queue -> workers -> assets bucket.
+    s["media"] = MediaStack(
+        app,
+        "Media",
+        vpc=network.vpc,
+        instance_subnets=network.app_subnets,
+        security_group=network.security_groups.picture_workers,
+        media_bucket=data.media_bucket,
+        assets_bucket=data.assets_bucket,
+        picture_jobs_queue=data.picture_jobs.queue,
+        **common("media"),
+    )
 
     # --- serverless -----------------------------------------------------------------------------
     s["workflow"] = workflow = WorkflowStack(

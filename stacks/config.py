@@ -167,6 +167,17 @@ class StageConfig(BaseModel):
     # ACM certificate of the web ALB's HTTPS listener; required unless allowPlainHttp or domainName.
     certificate_arn: Annotated[CertificateArn | None, CLEARABLE] = None
 
+    # --- picture workers (a queue feeds an EC2 fleet, scaled on its backlog per instance) ----------
+    # 0 or 1: keep one worker warm, or rest at zero; at zero the backlog-per-instance policy scales out
+    # only once more than pictureBacklogPerInstance jobs wait (fewer wait until more arrive).
+    picture_workers_min_capacity: Annotated[int, Field(ge=0, le=1)] = 1
+    picture_workers_max_capacity: Annotated[int, Field(ge=1, le=100)] = 4
+    # Acceptable backlog per instance = the latency a staff member accepts / the time one job takes
+    # (AWS's backlog-per-instance pattern): 60 s / ~3 s per picture.
+    picture_backlog_per_instance: PositiveInt = 20
+    # The queue's visibility timeout; a running job extends it (a heartbeat every third of it).
+    picture_job_visibility_seconds: Annotated[int, Field(ge=10, le=43_200)] = 60
+
     # --- sessions -------------------------------------------------------------------------------
     # Where the web tier keeps sessions, carts and checkout tokens: ElastiCache for Redis, or a DynamoDB
     # table (pay-per-request, TTL); with `dynamodb` no cache cluster is created (stacks/sessions_stack.py).
@@ -224,7 +235,7 @@ class StageConfig(BaseModel):
             raise ValueError(f"{value} NAT gateways for maxAzs={info.data['max_azs']}: at most one per AZ")
         return value
 
-    @field_validator("web_max_capacity", "backend_max_capacity")
+    @field_validator("web_max_capacity", "backend_max_capacity", "picture_workers_max_capacity")
     @classmethod
     def _max_not_below_min(cls, value: int, info: ValidationInfo) -> int:
         assert info.field_name is not None  # set for a field validator

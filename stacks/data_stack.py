@@ -1,25 +1,40 @@
 """Stateful data that outlives every compute deploy: DynamoDB tables and S3 buckets.
 
 Kept apart from the stateless tiers so that a compute stack can be destroyed and redeployed
-without touching orders, idempotency records or the producer/consumer hand-off bucket.
+without touching orders, idempotency records, the producer/consumer hand-off bucket, staff uploads
+or the picture jobs waiting for a worker.
+
+The picture-jobs queue lives beside the media bucket because the bucket's event notification and the
+queue's policy name each other: split over two stacks they would depend on each other. The worker
+fleet that consumes the queue is the media stack's, so it can be redeployed without losing a job.
 """
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from typing import cast
+
+from aws_cdk import CfnResource, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_notifications as s3n
 from constructs import Construct
 
 from contracts.handoff import INCOMING_PREFIX
+from contracts.pictures import UPLOADS_PREFIX
 from stacks.config import StageConfig
+from stacks.constructs.implied_dependency import drop_implied_dependency, drop_implied_role_dependency
 from stacks.constructs.log_encryption_key import LogEncryptionKey, LogEncryptionKeyProps
+from stacks.constructs.queue_with_dlq import QueueWithDlq, QueueWithDlqProps
+from stacks.nag import acknowledge
 from stacks.stage_defaults import removal_policy
 
 # Every bucket is versioned: an object that is overwritten or deleted stays recoverable (and a log that
 # is rewritten is still evidence) until its noncurrent version expires after these many days.
-NONCURRENT_DAYS = {"access-logs": 30, "assets": 30, "handoff": 7}
+# The construct id CDK gives its bucket-notifications handler (one per stack).
+NOTIFICATIONS_HANDLER_ID = "BucketNotificationsHandler050a0587b7544547bf325f094a3db834"
+NONCURRENT_DAYS = {"access-logs": 30, "assets": 30, "handoff": 7, "media": 30}
 
 
 def standard_table(
@@ -49,7 +64,8 @@ def standard_table(
 
 
 class DataStack(Stack):
-    """Orders, idempotency and inventory tables; static assets and hand-off buckets; and `.log_key`, the
+    """Orders, idempotency and inventory tables; static assets, hand-off and media buckets; the
+    picture-jobs queue the media bucket notifies (`.picture_jobs`, with its DLQ); and `.log_key`, the
     stage's CloudWatch Logs key (None unless `encryptionKeys: cmk`). The key lives here because every
     stack with a log group already deploys after this one, and it must outlive them all (their logs
     are unreadable without it): it is handed to them through the app builder, never looked up."""
@@ -122,4 +138,34 @@ class DataStack(Stack):
             "handoff/",
             NONCURRENT_DAYS["handoff"],
             [s3.LifecycleRule(prefix=INCOMING_PREFIX, expiration=Duration.days(7))],
+        )
+
+        # Staff upload product pictures under uploads/; each created object is one picture job (seed 002's
+        # image-processing scenario): S3 event notification -> SQS, consumed by the media stack's workers.
+        self.media_bucket = bucket("MediaBucket", "media/", NONCURRENT_DAYS["media"], [])
+        visibility = Duration.seconds(config.picture_job_visibility_seconds)
+        self.picture_jobs = QueueWithDlq(
+            self,
+            "PictureJobs",
+            props=QueueWithDlqProps(consumer_timeout=visibility, visibility_timeout=visibility, removal_policy=removal),
+        )
+        self.media_bucket.add_event_notification(
+            s3.EventType.OBJECT_CREATED,
+            s3n.SqsDestination(self.picture_jobs.queue),
+            s3.NotificationKeyFilter(prefix=UPLOADS_PREFIX),
+        )
+        # CDK's singleton handler of Custom::S3BucketNotifications (it writes the bucket's notification
+        # configuration at deploy time; CloudFormation invokes it, nothing else can).
+        handler = self.node.find_child(NOTIFICATIONS_HANDLER_ID)
+        # Both reference what CDK also makes them depend on (cfn-lint W3005): the reference orders them.
+        notifications = cast(CfnResource, self.media_bucket.node.find_child("Notifications").node.default_child)
+        drop_implied_dependency(notifications, cast(CfnResource, self.picture_jobs.queue.node.default_child))
+        drop_implied_role_dependency(
+            cast(CfnResource, handler.node.default_child), cast(iam.IRole, handler.node.find_child("Role"))
+        )
+        acknowledge(
+            handler.node.find_child("Role"),
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+            "CDK's bucket-notifications custom-resource handler comes with AWSLambdaBasicExecutionRole (its own "
+            "log stream only); it runs at deploy time, invoked by CloudFormation alone.",
         )

@@ -13,7 +13,7 @@ queue names. Both are stateless and can be redeployed without touching data or m
 
 from __future__ import annotations
 
-from aws_cdk import Duration, Stack, Token
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
@@ -27,56 +27,17 @@ from contracts.handoff import INCOMING_PREFIX
 from contracts.tables import ORDER_PREFIX, WEB_ORDERS_IDEMPOTENCY_PREFIX
 from stacks.config import StageConfig
 from stacks.constructs.alb_tier import AlbAutoScalingTier, AlbAutoScalingTierProps
-from stacks.constructs.service_bundle import ServiceBundle, ServiceBundleProps
+from stacks.constructs.service_instances import (
+    ServiceUserDataProps,
+    grant_boot_and_discovery,
+    machine_image,
+    service_user_data,
+)
 from stacks.constructs.tier_security_groups import APP_PORT, TierSecurityGroups
 from stacks.grants import grant_items
-from stacks.nag import acknowledge, acknowledge_wildcard_resource, iam5_resource_finding
+from stacks.nag import acknowledge, acknowledge_wildcard_resource
 from stacks.sessions_stack import SessionsStack
 from stacks.stage_defaults import removal_policy
-
-INSTALL_ROOT = "/opt/storefront"
-SERVICE_USER = "storefront"
-# Second scaling signal for the web tier: requests per instance per minute that one small instance
-# serves with headroom (sessions and the backend call are I/O bound, so CPU alone reacts late).
-
-
-def machine_image(config: StageConfig, stack: Stack) -> ec2.IMachineImage:
-    """config.ami_id when set (pinned images, and the local stage: no SSM lookup there); otherwise the
-    latest Amazon Linux 2023 for the instance architecture, resolved by CloudFormation from the public
-    SSM parameter at deploy time (not a synth-time lookup)."""
-    if config.ami_id:
-        if Token.is_unresolved(stack.region):
-            raise ValueError("amiId is region-specific: set `region` for this stage as well")
-        return ec2.MachineImage.generic_linux({stack.region: config.ami_id})
-    arm = ec2.InstanceType(config.instance_type).architecture == ec2.InstanceArchitecture.ARM_64
-    return ec2.MachineImage.latest_amazon_linux2023(
-        cpu_type=ec2.AmazonLinuxCpuType.ARM_64 if arm else ec2.AmazonLinuxCpuType.X86_64
-    )
-
-
-def systemd_unit(*, service: str, description: str, python: str, environment: dict[str, str]) -> str:
-    """The unit that keeps the tier service running (restarted on any exit) as an unprivileged user."""
-    env_lines = "\n".join(f"Environment={key}={value}" for key, value in environment.items())
-    return f"""[Unit]
-Description={description}
-After=network-online.target
-Wants=network-online.target
-
-[Service]
-User={SERVICE_USER}
-WorkingDirectory={INSTALL_ROOT}
-{env_lines}
-ExecStart={python} -m services.{service.removeprefix("storefront-")}
-Restart=always
-RestartSec=2
-NoNewPrivileges=true
-ProtectSystem=strict
-ProtectHome=true
-PrivateTmp=true
-
-[Install]
-WantedBy=multi-user.target
-"""
 
 
 class _TierStack(Stack):
@@ -118,30 +79,23 @@ class _TierStack(Stack):
         setting and its AUTH token (the security-group rule to the cache is the network stack's: web
         instances only), or the item actions on the sessions table."""
         instance_type = ec2.InstanceType(config.instance_type)
-        bundle = ServiceBundle(self, "ServiceCode", props=ServiceBundleProps(architecture=instance_type.architecture))
-        user_data = ec2.UserData.for_linux()
-        user_data.add_commands("set -euo pipefail")
-        python = bundle.add_install_commands(user_data, root=INSTALL_ROOT, region=self.region)
-        unit = systemd_unit(
-            service=self.SERVICE,
-            description=self.DESCRIPTION,
-            python=python,
-            environment={
-                "SERVICE_HOST": "0.0.0.0",  # the ALB reaches the instance on its private address
-                "SERVICE_PORT": str(APP_PORT),
-                "DISCOVERY_PREFIX": config.parameter_name("discovery"),
-                "AWS_REGION": self.region,
-                "AWS_DEFAULT_REGION": self.region,
-                # the cache accepts TLS connections only (transit encryption)
-                **({"REDIS_TLS": "true"} if sessions is not None and sessions.store == "redis" else {}),
-                "PYTHONUNBUFFERED": "1",
-            },
-        )
-        user_data.add_commands(
-            f"id -u {SERVICE_USER} >/dev/null 2>&1 || useradd --system --no-create-home --shell /sbin/nologin {SERVICE_USER}",
-            f"cat > /etc/systemd/system/{self.SERVICE}.service <<'UNIT'\n{unit}UNIT",
-            "systemctl daemon-reload",
-            f"systemctl enable --now {self.SERVICE}.service",
+        boot = service_user_data(
+            self,
+            props=ServiceUserDataProps(
+                service=self.SERVICE,
+                description=self.DESCRIPTION,
+                instance_type=instance_type,
+                environment={
+                    "SERVICE_HOST": "0.0.0.0",  # the ALB reaches the instance on its private address
+                    "SERVICE_PORT": str(APP_PORT),
+                    "DISCOVERY_PREFIX": config.parameter_name("discovery"),
+                    "AWS_REGION": self.region,
+                    "AWS_DEFAULT_REGION": self.region,
+                    # the cache accepts TLS connections only (transit encryption)
+                    **({"REDIS_TLS": "true"} if sessions is not None and sessions.store == "redis" else {}),
+                    "PYTHONUNBUFFERED": "1",
+                },
+            ),
         )
 
         tier = AlbAutoScalingTier(
@@ -155,7 +109,7 @@ class _TierStack(Stack):
                 instance_security_group=instance_group,
                 instance_type=instance_type,
                 machine_image=machine_image(config, self),
-                user_data=user_data,
+                user_data=boot.user_data,
                 min_capacity=min_capacity,
                 max_capacity=max_capacity,
                 target_cpu_percent=config.target_cpu_percent,
@@ -169,31 +123,7 @@ class _TierStack(Stack):
             ),
         )
         role = tier.role
-        # Exactly the one object this stack's instances boot from (no bucket-wide read).
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["s3:GetObject"],
-                resources=[bundle.asset.bucket.arn_for_objects(bundle.asset.s3_object_key)],
-            )
-        )
-        # The services read the whole namespace with GetParametersByPath (authorized on the path itself)
-        # and single parameters below it; nothing outside this stage's discovery path.
-        discovery_path = self.format_arn(
-            service="ssm", resource="parameter", resource_name=config.parameter_name("discovery").lstrip("/")
-        )
-        discovery_parameters = f"{discovery_path}/*"
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["ssm:GetParametersByPath", "ssm:GetParameter", "ssm:GetParameters"],
-                resources=[discovery_path, discovery_parameters],
-            )
-        )
-        acknowledge(
-            role,
-            iam5_resource_finding(self, discovery_parameters),
-            "Read-only access to this stage's service-discovery namespace: the parameters are written by "
-            "other stacks and found by name at runtime, which is the point of service discovery.",
-        )
+        grant_boot_and_discovery(role, bundle=boot.bundle, discovery_prefix=config.parameter_name("discovery"))
         if sessions is not None:
             sessions.grant_session_store(role)
         return tier

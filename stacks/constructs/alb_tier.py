@@ -2,7 +2,8 @@
 
 Instances are disposable: they keep no state (sessions live in Redis), get their code from S3 at
 boot, are replaced when the ALB health check fails and are added or removed by target tracking.
-Operators reach them through Session Manager only: no SSH key, no port 22, IMDSv2 required.
+Operators reach them through Session Manager only: no SSH key, no port 22, IMDSv2 required
+(stacks/constructs/service_instances.py, shared with the queue workers).
 
 The construct never adds a security-group rule: it is handed groups whose rules are owned elsewhere
 (the network stack), and wraps them as immutable so that CDK's automatic "allow the load balancer to
@@ -14,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import cast
 
-from aws_cdk import CfnResource, Duration, Fn, RemovalPolicy, Stack, Token, region_info
+from aws_cdk import CfnResource, Duration, RemovalPolicy, Stack, Token, region_info
 from aws_cdk import aws_autoscaling as autoscaling
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
@@ -25,31 +26,8 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from stacks.constructs.implied_dependency import drop_implied_dependency
-from stacks.nag import acknowledge, iam5_resource_finding
-
-ROOT_DEVICE = "/dev/xvda"  # Amazon Linux 2023's root device name
-
-
-# Instances of this account and region, for ssm:UpdateInstanceInformation.
-INSTANCES_ARN = "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:instance/*"
-
-
-def session_manager_policy() -> iam.PolicyDocument:
-    """The SSM Agent's Session Manager permissions, nothing else (no Run Command, no parameters)."""
-    return iam.PolicyDocument(
-        statements=[
-            iam.PolicyStatement(
-                actions=[
-                    "ssmmessages:CreateControlChannel",
-                    "ssmmessages:CreateDataChannel",
-                    "ssmmessages:OpenControlChannel",
-                    "ssmmessages:OpenDataChannel",
-                ],
-                resources=["*"],
-            ),
-            iam.PolicyStatement(actions=["ssm:UpdateInstanceInformation"], resources=[Fn.sub(INSTANCES_ARN)]),
-        ]
-    )
+from stacks.constructs.service_instances import HardenedLaunchTemplateProps, hardened_launch_template
+from stacks.nag import acknowledge
 
 
 @dataclass(frozen=True)
@@ -106,52 +84,16 @@ class AlbAutoScalingTier(Construct):
             allow_all_outbound=False,
         )
 
-        # Session Manager is the only way in, with the minimal agent permissions AWS documents for a
-        # "Session Manager only" instance profile. Not AmazonSSMManagedInstanceCore: that policy also
-        # allows ssm:GetParameter(s) on every parameter in the account, which would void the
-        # discovery-path scoping the tier stacks grant. Everything the service needs is granted there.
-        self.role = iam.Role(
+        # Hardened as every instance of the app: Session Manager only, IMDSv2, encrypted root.
+        self.role, launch_template = hardened_launch_template(
             self,
-            "InstanceRole",
-            assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),
-            description="Tier instance: Session Manager plus the service's own grants",
-            inline_policies={"SessionManager": session_manager_policy()},
-        )
-        acknowledge(
-            self.role,
-            "AwsSolutions-IAM5[Resource::*]",
-            "The ssmmessages channel actions Session Manager's agent needs have no resource types: AWS "
-            "documents them with Resource *.",
-        )
-        acknowledge(
-            self.role,
-            iam5_resource_finding(self, INSTANCES_ARN),
-            "ssm:UpdateInstanceInformation is the agent registering its own instance; instance IDs are only "
-            "known at launch, so the resource is any EC2 instance of this account and region.",
-        )
-
-        launch_template = ec2.LaunchTemplate(
-            self,
-            "LaunchTemplate",
-            machine_image=props.machine_image,
-            instance_type=props.instance_type,
-            role=self.role,
-            security_group=instance_group,
-            user_data=props.user_data,
-            require_imdsv2=True,  # HttpTokens=required: no credential theft through SSRF on IMDSv1
-            http_put_response_hop_limit=1,  # credentials never leave the instance (no containers here)
-            detailed_monitoring=True,  # 1-minute metrics: target tracking on CPU reacts faster
-            block_devices=[
-                ec2.BlockDevice(
-                    device_name=ROOT_DEVICE,
-                    volume=ec2.BlockDeviceVolume.ebs(
-                        props.root_volume_gib,
-                        encrypted=True,
-                        volume_type=ec2.EbsDeviceVolumeType.GP3,
-                        delete_on_termination=True,
-                    ),
-                )
-            ],
+            props=HardenedLaunchTemplateProps(
+                instance_type=props.instance_type,
+                machine_image=props.machine_image,
+                security_group=instance_group,
+                user_data=props.user_data,
+                root_volume_gib=props.root_volume_gib,
+            ),
         )
 
         # Every launch, termination and failure is published here; operators subscribe (the topic uses

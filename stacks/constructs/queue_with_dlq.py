@@ -18,7 +18,9 @@ LONG_POLL = Duration.seconds(20)
 @dataclass(frozen=True)
 class QueueWithDlqProps:
     """`consumer_timeout` is the consuming Lambda's timeout: the visibility timeout is 6x it, as AWS
-    advises for event source mappings, so a message is not redelivered while a retry is still running."""
+    advises for event source mappings, so a message is not redelivered while a retry is still running.
+    `visibility_timeout` replaces that rule for a consumer that extends the visibility of the message
+    it works on itself (an EC2 worker's heartbeat): then the timeout only has to outlast a heartbeat."""
 
     consumer_timeout: Duration
     max_receive_count: int = 3
@@ -28,6 +30,7 @@ class QueueWithDlqProps:
     content_based_deduplication: bool = False
     delivery_delay: Duration | None = None
     removal_policy: RemovalPolicy = RemovalPolicy.DESTROY
+    visibility_timeout: Duration | None = None
 
 
 class QueueWithDlq(Construct):
@@ -57,7 +60,8 @@ class QueueWithDlq(Construct):
         self.queue = sqs.Queue(
             self,
             "Queue",
-            visibility_timeout=Duration.seconds(props.consumer_timeout.to_seconds() * self.VISIBILITY_FACTOR),
+            visibility_timeout=props.visibility_timeout
+            or Duration.seconds(props.consumer_timeout.to_seconds() * self.VISIBILITY_FACTOR),
             receive_message_wait_time=LONG_POLL,
             retention_period=props.retention,
             delivery_delay=props.delivery_delay,

@@ -66,7 +66,8 @@ class TierSecurityGroupsProps:
 
 
 class TierSecurityGroups(Construct):
-    """The five groups of the chain: `web_alb`, `web_instances`, `internal_alb`, `backend_instances`, `cache`."""
+    """The five groups of the chain: `web_alb`, `web_instances`, `internal_alb`, `backend_instances`, `cache`;
+    and `picture_workers`, which is no link of it (no ingress at all)."""
 
     def __init__(self, scope: Construct, construct_id: str, *, props: TierSecurityGroupsProps) -> None:
         super().__init__(scope, construct_id)
@@ -81,6 +82,8 @@ class TierSecurityGroups(Construct):
             "BackendInstances", "Backend tier instances: app port from the internal ALB only"
         )
         self.cache = group("Cache", "Session cache: Redis from web instances only")
+        # Queue workers take their work from SQS: nothing may connect to them, they reach AWS APIs only.
+        self.picture_workers = group("PictureWorkers", "Picture workers: no ingress, HTTPS to AWS APIs only")
 
         # Internet -> web ALB. Port 80 always (the sandbox listener, or the redirect to HTTPS).
         self.web_alb.add_ingress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(HTTP_PORT), "HTTP from the internet")
@@ -102,7 +105,7 @@ class TierSecurityGroups(Construct):
         redis = ec2.Port.tcp(REDIS_PORT)
         self.web_instances.connections.allow_to(self.cache, redis, "web instances to the session cache")
 
-        for instances in (self.web_instances, self.backend_instances):
+        for instances in (self.web_instances, self.backend_instances, self.picture_workers):
             if props.endpoints is not None:
                 # Only the ingress side: the egress rule below already covers the endpoints' addresses.
                 props.endpoints.add_ingress_rule(
@@ -114,7 +117,14 @@ class TierSecurityGroups(Construct):
                 ec2.Peer.any_ipv4(), ec2.Port.tcp(HTTPS_PORT), "HTTPS to AWS APIs (gateway endpoints or NAT)"
             )
 
-        for security_group in (self.web_alb, self.web_instances, self.internal_alb, self.backend_instances, self.cache):
+        for security_group in (
+            self.web_alb,
+            self.web_instances,
+            self.internal_alb,
+            self.backend_instances,
+            self.cache,
+            self.picture_workers,
+        ):
             security_group.node.add_validation(_KeepDefaultEgressClosed(security_group))
 
     @property

@@ -13,6 +13,8 @@ from stacks.network_stack import APP_SUBNETS, DATA_SUBNETS, INTERFACE_ENDPOINTS,
 
 STAGES = ["sandbox", "production", "local"]
 CHAIN = ("web_alb", "web_instances", "internal_alb", "backend_instances", "cache")
+# Not links of the chain: groups of instances that take their work from a queue.
+WORKERS = ("picture_workers",)
 ANYWHERE = "0.0.0.0/0"
 
 
@@ -23,7 +25,7 @@ def logical_id(construct) -> str:
 def group_names(synthesized) -> dict[str, str]:
     """logical id -> chain name (web_alb, ...), plus the interface endpoints' group."""
     network = synthesized.app.stacks["network"]
-    names = {logical_id(getattr(network.security_groups, name)): name for name in CHAIN}
+    names = {logical_id(getattr(network.security_groups, name)): name for name in (*CHAIN, *WORKERS)}
     if network.endpoints_security_group is not None:
         names[logical_id(network.endpoints_security_group)] = "endpoints"
     return names
@@ -187,11 +189,12 @@ def test_endpoints_let_isolated_tiers_reach_aws_apis(stage, request):
         props = endpoint["Properties"]
         assert props["PrivateDnsEnabled"] is True
         assert [names[g["Fn::GetAtt"][0]] for g in props["SecurityGroupIds"]] == ["endpoints"]
-    # The endpoints' group admits HTTPS from the two instance groups and nothing else.
+    # The endpoints' group admits HTTPS from the three instance groups and nothing else.
     endpoint_ingress = {r for r in sg_rules(synthesized) if r[0] == "in" and r[1] == "endpoints"}
     assert endpoint_ingress == {
         _tcp("in", "endpoints", 443, "web_instances"),
         _tcp("in", "endpoints", 443, "backend_instances"),
+        _tcp("in", "endpoints", 443, "picture_workers"),
     }
 
 
@@ -240,6 +243,16 @@ def test_security_group_chain_egress_is_exactly_the_next_hop(stage, request):
     placeholder = ("icmp", NO_TRAFFIC_EGRESS["FromPort"], NO_TRAFFIC_EGRESS["ToPort"], NO_TRAFFIC_EGRESS["CidrIp"])
     real = {r for r in egress if r[2:] != placeholder}
     assert real == EXPECTED_CHAIN_EGRESS
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_picture_workers_admit_nothing_and_reach_aws_apis_only(stage, request):
+    """Queue workers are never called: no ingress rule at all, whoever the peer; HTTPS out only."""
+    synthesized = request.getfixturevalue(stage)
+    rules = {r for r in sg_rules(synthesized) if r[1] == "picture_workers"}
+    assert {r for r in rules if r[0] == "in"} == set()
+    assert {r for r in rules if r[0] == "out"} == {_tcp("out", "picture_workers", 443, ANYWHERE)}
+    assert not [r for r in sg_rules(synthesized) if r[0] == "out" and r[5] == "picture_workers"]
 
 
 @pytest.mark.parametrize("stage", STAGES)

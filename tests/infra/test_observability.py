@@ -309,18 +309,38 @@ def test_one_dashboard_with_a_widget_for_every_category(sandbox):
 # --- scaling -------------------------------------------------------------------------------------
 
 
-def test_no_auto_scaling_group_consumes_a_queue(sandbox):
-    """Backlog-per-instance scaling is needed only where an ASG consumes a queue. Here Lambdas do;
-    if an ASG ever gets sqs:ReceiveMessage, it needs a backlog-per-instance scaling policy."""
+def test_every_auto_scaling_group_that_consumes_a_queue_scales_on_its_backlog_per_instance(sandbox):
+    """Backlog-per-instance scaling is needed where an ASG consumes a queue (the picture workers; the
+    other queues have Lambda consumers): such a group must track that queue's visible messages per
+    in-service instance, or a backlog would wait for a CPU alarm that never comes."""
     graph = build_graph(sandbox.outdir)
     consuming = [
-        (graph.nodes[s].label, graph.nodes[t].label)
+        (s, t)
         for (s, t), edge in graph.edges.items()
         if graph.nodes[s].resource_type == "AWS::AutoScaling::AutoScalingGroup"
         and graph.nodes[t].resource_type == "AWS::SQS::Queue"
         and "consume" in edge.labels
     ]
-    assert consuming == []
+    assert len(consuming) == 1, consuming  # the picture workers
+    artifact_of = {stack.artifact_id: key for key, stack in sandbox.app.stacks.items()}
+    for group, queue in consuming:
+        artifact, group_id = group.split(".", 1)
+        queue_id = queue.split(".", 1)[1]
+        policies = [
+            p["Properties"]
+            for p in sandbox.templates[artifact_of[artifact]]["Resources"].values()
+            if p["Type"] == "AWS::AutoScaling::ScalingPolicy"
+            and p["Properties"].get("AutoScalingGroupName") == {"Ref": group_id}
+        ]
+        tracked = [
+            metric["MetricStat"]["Metric"]
+            for policy in policies
+            for metric in policy["TargetTrackingConfiguration"]["CustomizedMetricSpecification"]["Metrics"]
+            if "MetricStat" in metric
+        ]
+        queue_depth = [m for m in tracked if m["MetricName"] == "ApproximateNumberOfMessagesVisible"]
+        assert queue_depth and queue_id in json.dumps(queue_depth[0]["Dimensions"]), group
+        assert any(m["MetricName"] == "GroupInServiceInstances" for m in tracked), group
 
 
 def test_web_tier_scales_on_cpu_and_request_count(sandbox):

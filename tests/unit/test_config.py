@@ -231,6 +231,22 @@ def test_production_holds_the_keys_of_its_logs_and_secrets():
     refused(ctx(stage="sandbox", encryptionKeys="kms"), "-c encryptionKeys: Input should be 'cmk' or 'default'")
 
 
+def test_picture_workers_rest_at_zero_or_one_and_min_not_above_max():
+    assert load_config(ctx(stage="sandbox", pictureWorkersMinCapacity="0")).picture_workers_min_capacity == 0
+    refused(
+        ctx(stage="sandbox", pictureWorkersMinCapacity="2"),
+        "-c pictureWorkersMinCapacity: Input should be less than or equal to 1",
+    )
+    refused(
+        ctx(stage="sandbox", pictureWorkersMinCapacity="1", pictureWorkersMaxCapacity="0"),
+        "-c pictureWorkersMaxCapacity: Input should be greater than or equal to 1",
+    )
+    refused(
+        ctx(stage="sandbox", pictureBacklogPerInstance="0"),
+        "-c pictureBacklogPerInstance: Input should be greater than 0",
+    )
+
+
 @pytest.mark.parametrize("tier", ["web", "backend"])
 def test_each_tier_keeps_two_instances_and_min_not_above_max(tier):
     refused(
