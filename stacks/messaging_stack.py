@@ -98,3 +98,7 @@ class MessagingStack(Stack):
 
         # Ordered inventory and payment events: one message group per SKU / order, exactly-once processing.
         self.inventory_fifo = queue("InventoryEventsQueue", fifo=True, content_based_deduplication=True)
+
+        # Partner delivery updates: API Gateway sends them here itself (POST /partners/deliveries, a
+        # mapping template, no Lambda in the path); the delivery consumer applies them to the orders.
+        self.delivery_updates = queue("DeliveryUpdatesQueue")
