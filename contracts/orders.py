@@ -22,6 +22,7 @@ class OrderStatus(StrEnum):
     CONFIRMED = "CONFIRMED"  # grace period over (order finaliser)
     COMPLETED = "COMPLETED"  # checkout shipped it
     CANCELLED = "CANCELLED"  # by the customer or by checkout compensation
+    DELIVERED = "DELIVERED"  # the carrier reported it delivered (POST /partners/deliveries)
 
 
 class PricedLine(Protocol):

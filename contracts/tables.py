@@ -9,6 +9,7 @@ that reads order records, and the IAM grants that let each function touch only i
     LEDGER#<sku> / <seq>                   ordered stock movements      (inventory)
     LEDGER#ORDER#<id> / <seq>              ordered payment movements    (inventory)
     HANDOFF#<key> / INGESTED               ingested hand-off objects    (handoff)
+    RECS#<sku> / ORDER#<id>                bought together              (recommendations)
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ ORDER_PREFIX = "ORDER#"
 ANALYTICS_PREFIX = "ANALYTICS#"
 LEDGER_PREFIX = "LEDGER#"
 HANDOFF_PREFIX = "HANDOFF#"
+RECOMMENDATION_PREFIX = "RECS#"
 # The idempotency table (Powertools layout, partition key `id` = `<prefix>#<hash>`): the ids the backend
 # tier writes for its `Idempotency-Key`s (services/backend/idempotency.py); its grant is limited to them.
 WEB_ORDERS_IDEMPOTENCY_PREFIX = "web-orders#"

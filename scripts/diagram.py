@@ -372,6 +372,10 @@ class _Builder:
                     edge(topic, target, label)
                 for dlq in self._targets(props.get("RedrivePolicy"), stack):
                     edge(topic, dlq, "failed deliveries", dashed=True)
+        elif kind == "Custom::S3BucketNotifications":  # CDK writes a bucket's event notifications this way
+            for bucket in self._targets(props.get("BucketName"), stack):
+                for target in self._targets(props.get("NotificationConfiguration"), stack):
+                    edge(bucket, target, "notifies")
         elif kind == "AWS::Lambda::EventSourceMapping":
             for source in self._targets(props.get("EventSourceArn"), stack):
                 for function in self._targets(props.get("FunctionName"), stack):

@@ -74,6 +74,9 @@ ACL, RULE = "AWS::WAFv2::WebACL", "AWS::Events::Rule"
 ORDERS_TABLE = Pick("Data", TABLE, "OrdersTable")
 IDEMPOTENCY_TABLE = Pick("Data", TABLE, "IdempotencyTable")
 ORDER_EVENTS = Pick("Messaging", TOPIC, "OrderEventsTopic")
+# The order events' queues and consumers; the partners' queues are fed by partners, not by the topic.
+FANOUT_QUEUES = Pick("Messaging", QUEUE, "(?!DeliveryUpdates|PartnerInbound).*")
+FANOUT_CONSUMERS = Pick("Processing", LAMBDA, "(?!DeliveryUpdates).*Consumer")
 # The session store: the cache (sessionStore: redis) or the table (dynamodb).
 SESSION_STORE = (Pick("Sessions", CACHE), Pick("Sessions", TABLE))
 
@@ -106,12 +109,12 @@ FLOWS: tuple[Flow, ...] = (
             Pick("Api", LAMBDA, "OrdersApi"),
             Pick("Workflow", LAMBDA, "ShipOrder.*"),
             ORDER_EVENTS,
-            Pick("Messaging", QUEUE),
-            Pick("Processing", LAMBDA, ".*Consumer"),
+            FANOUT_QUEUES,
+            FANOUT_CONSUMERS,
             ORDERS_TABLE,
             IDEMPOTENCY_TABLE,
         ),
-        required=(ORDER_EVENTS, Pick("Messaging", QUEUE), Pick("Processing", LAMBDA, ".*Consumer")),
+        required=(ORDER_EVENTS, FANOUT_QUEUES, FANOUT_CONSUMERS),
         # The producers' own reads and writes are the request path's and the saga's story.
         drop=tuple((Pick(stack), Pick("Data")) for stack in ("Backend", "Api", "Workflow")),
     ),
@@ -144,6 +147,24 @@ FLOWS: tuple[Flow, ...] = (
         ),
         required=(Pick("Data", BUCKET, "HandoffBucket"), Pick("Processing", LAMBDA, "HandoffIngest")),
         drop=((Pick("Backend"), Pick("Data", TABLE)),),  # the backend's order reads: the request path's
+    ),
+)
+
+
+PICTURE_JOBS = Pick("Data", QUEUE, "PictureJobs.*")
+FLOWS = (
+    *FLOWS,
+    Flow(
+        "pictures",
+        "Picture pipeline: an upload notifies a queue, a worker fleet scaled on its backlog renders the sizes",
+        (
+            Pick("Data", BUCKET, "MediaBucket"),
+            PICTURE_JOBS,
+            Pick("Media", ASG),
+            Pick("Data", BUCKET, "AssetsBucket"),
+        ),
+        required=(Pick("Data", BUCKET, "MediaBucket"), PICTURE_JOBS, Pick("Media", ASG)),
+        direction="TB",
     ),
 )
 

@@ -39,6 +39,7 @@ _IMPORT_ENVIRONMENT = {
     "IDEMPOTENCY_TABLE": "idempotency",
     "ORDER_EVENTS_TOPIC_ARN": "arn:aws:sns:us-east-1:000000000000:order-events",
     "CHECKOUT_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:000000000000:stateMachine:checkout",
+    "RECOMMENDATIONS_FUNCTION_NAME": "recommendations",
     "POWERTOOLS_TRACE_DISABLED": "true",
 }
 

@@ -11,7 +11,7 @@ drops known-bad inputs.
 
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, CfnOutput, Fn, Stack
+from aws_cdk import ArnFormat, CfnOutput, Duration, Fn, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
@@ -19,21 +19,45 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from contracts.api import IDEMPOTENCY_HEADER, ApprovalDecision
+from contracts.deliveries import CARRIER_ATTRIBUTE, DELIVERY_UPDATED, EVENT_TYPE_ATTRIBUTE, DeliveryUpdate
 from contracts.orders import OrderRequest
-from contracts.tables import ORDER_PREFIX
+from contracts.tables import ORDER_PREFIX, RECOMMENDATION_PREFIX
 from stacks.config import StageConfig
-from stacks.constructs.powertools_function import PowertoolsFunction, PowertoolsFunctionProps
+from stacks.constructs.powertools_function import AsyncInvokeProps, PowertoolsFunction, PowertoolsFunctionProps
 from stacks.constructs.request_model import add_request_model
 from stacks.grants import grant_items
 from stacks.nag import acknowledge, acknowledge_topic_key_grant, iam5_resource_finding
 from stacks.stage_defaults import log_encryption_key, log_retention, removal_policy, shared_function_props
 
 STAGE_NAME = "v1"
+# The recommendations side call (seed 003, asynchronous operations): POST /orders fires it and answers.
+# One retry absorbs a blip; a signal still not recorded after 10 minutes is stale for "also bought"
+# lists, so it goes to the on-failure queue (alarmed) to be inspected and replayed, not retried for
+# AWS's default 6 hours.
+RECOMMENDATIONS_ASYNC_INVOKE = AsyncInvokeProps(retry_attempts=1, max_event_age=Duration.minutes(10))
+
+
+def delivery_update_template() -> str:
+    """The VTL mapping template of POST /partners/deliveries: the validated body, as sent, becomes an SQS
+    SendMessage call (form-encoded, as SQS's Query API takes it) with the event type and the carrier as
+    message attributes, so consumers and filters need not parse the body to route it. Only `#set`,
+    `$input.*` and `$util.urlEncode` are used (no `#if`/`#foreach`): the gateway's model already refused
+    every body this template could not map."""
+    attributes = [(EVENT_TYPE_ATTRIBUTE, DELIVERY_UPDATED), (CARRIER_ATTRIBUTE, "$util.urlEncode($carrier)")]
+    lines = [
+        "#set($carrier = $input.path('$.carrier'))",
+        "Action=SendMessage&MessageBody=$util.urlEncode($input.body)",
+    ]
+    for n, (name, value) in enumerate(attributes, start=1):
+        prefix = f"&MessageAttribute.{n}"
+        lines.append(f"{prefix}.Name={name}{prefix}.Value.DataType=String{prefix}.Value.StringValue={value}")
+    return "".join(line if i else line + "\n" for i, line in enumerate(lines))
 
 
 def access_log_format() -> apigw.AccessLogFormat:
@@ -49,7 +73,9 @@ def access_log_format() -> apigw.AccessLogFormat:
 
 
 class ApiStack(Stack):
-    """`.rest_api`, `.orders_function`, `.approvals_function`, `.api_key`, `.back_office_role`."""
+    """`.rest_api`, `.orders_function`, `.approvals_function`, `.api_key`, `.back_office_role`;
+    `.recommendations_function` (the orders API's fire-and-forget side call) and
+    `.recommendations_failures` (its on-failure queue)."""
 
     def __init__(
         self,
@@ -61,19 +87,30 @@ class ApiStack(Stack):
         idempotency_table: dynamodb.ITable,
         order_events_topic: sns.ITopic,
         checkout_state_machine: sfn.IStateMachine,
+        delivery_updates_queue: sqs.IQueue,
         log_key: kms.IKey | None = None,
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.log_key = log_encryption_key(config, log_key)
+        self.recommendations_function = self._recommendations_function(config, orders_table)
         self.orders_function = self._orders_function(
             config, orders_table, idempotency_table, order_events_topic, checkout_state_machine
+        )
+        # Only asynchronously: the orders API's role may invoke the side call, and its handler does so with
+        # InvocationType=Event (plumbing.side_calls), so a slow or failing side service never delays an order.
+        # The unqualified function only (grant_invoke would add its versions and aliases, ARN:*).
+        self.orders_function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["lambda:InvokeFunction"], resources=[self.recommendations_function.function_arn]
+            )
         )
         self.approvals_function = self._approvals_function(config, orders_table, checkout_state_machine)
         self.rest_api = self._rest_api(config)
         self._routes()
         self.api_key = self._usage_plan(config)
         self.back_office_role = self._back_office_role()
+        self.partner_api_key = self._partner_deliveries(config, delivery_updates_queue)
         # WAF: the Edge stack's one web ACL protects this stage and the web ALB alike (a resource takes
         # one ACL only; a second association would silently replace the first).
         acknowledge(
@@ -97,6 +134,12 @@ class ApiStack(Stack):
             "ApiKeyId",
             value=self.api_key.key_id,
             description="aws apigateway get-api-key --include-value --api-key <id>",
+        )
+        CfnOutput(
+            self,
+            "PartnerApiKeyId",
+            value=self.partner_api_key.key_id,
+            description="The delivery partners' key (POST /partners/deliveries)",
         )
 
     # --- functions ------------------------------------------------------------------------------
@@ -122,6 +165,7 @@ class ApiStack(Stack):
                     "ORDERS_TABLE": orders_table.table_name,
                     "IDEMPOTENCY_TABLE": idempotency_table.table_name,
                     "CHECKOUT_STATE_MACHINE_ARN": state_machine.state_machine_arn,
+                    "RECOMMENDATIONS_FUNCTION_NAME": self.recommendations_function.function_name,
                 },
             ),
         ).function
@@ -132,6 +176,24 @@ class ApiStack(Stack):
         idempotency_table.grant_read_write_data(function)
         state_machine.grant_start_execution(function)
         return function
+
+    def _recommendations_function(self, config: StageConfig, orders_table: dynamodb.ITable) -> lambda_.Function:
+        construct = PowertoolsFunction(
+            self,
+            "Recommendations",
+            shared=shared_function_props(config, self.log_key),
+            props=PowertoolsFunctionProps(
+                handler="recommendations.handlers.side_call.lambda_handler",
+                service_name="recommendations",
+                description="Records which SKUs were bought together; invoked asynchronously by POST /orders",
+                environment={"ORDERS_TABLE": orders_table.table_name},
+                asynchronous=RECOMMENDATIONS_ASYNC_INVOKE,
+            ),
+        )
+        assert construct.on_failure_queue is not None  # set for every asynchronously invoked function
+        self.recommendations_failures = construct.on_failure_queue
+        grant_items(orders_table, construct.function, ["PutItem"], key_prefixes=[RECOMMENDATION_PREFIX])
+        return construct.function
 
     def _approvals_function(
         self, config: StageConfig, orders_table: dynamodb.ITable, state_machine: sfn.IStateMachine
@@ -348,5 +410,70 @@ class ApiStack(Stack):
             api_stages=[apigw.UsagePlanPerApiStage(api=api, stage=api.deployment_stage)],
         )
         key = api.add_api_key("ApiKey", description="Storefront API client key (value generated by API Gateway)")
+        plan.add_api_key(key)
+        return key
+
+    def _partner_deliveries(self, config: StageConfig, queue: sqs.IQueue) -> apigw.IApiKey:
+        """POST /partners/deliveries -> SQS, with no compute in the path (seed 002): the gateway validates
+        the body against the contract's model, maps it to SendMessage with a VTL template and answers 202
+        with the message id. A body the model refuses gets a 400 and is never queued."""
+        api = self.rest_api
+        role = iam.Role(
+            self,
+            "DeliveryUpdatesIntegrationRole",
+            assumed_by=iam.ServicePrincipal("apigateway.amazonaws.com"),
+            description="API Gateway sends partner delivery updates to their queue",
+        )
+        queue.grant_send_messages(role)
+        integration = apigw.AwsIntegration(
+            service="sqs",
+            path=f"{self.account}/{queue.queue_name}",
+            integration_http_method="POST",
+            options=apigw.IntegrationOptions(
+                credentials_role=role,
+                passthrough_behavior=apigw.PassthroughBehavior.NEVER,
+                request_parameters={"integration.request.header.Content-Type": "'application/x-www-form-urlencoded'"},
+                request_templates={"application/json": delivery_update_template()},
+                integration_responses=[
+                    apigw.IntegrationResponse(
+                        status_code="202",
+                        selection_pattern="2\\d{2}",
+                        response_templates={
+                            "application/json": '{"message_id": '
+                            "\"$input.path('$.SendMessageResponse.SendMessageResult.MessageId')\"}"
+                        },
+                    ),
+                    apigw.IntegrationResponse(
+                        status_code="503",
+                        selection_pattern="[45]\\d{2}",
+                        response_templates={
+                            "application/json": '{"message": "The update could not be queued; retry later"}'
+                        },
+                    ),
+                ],
+            ),
+        )
+        model = add_request_model(api, DeliveryUpdate)
+        validator = api.add_request_validator(
+            "PartnerBody", validate_request_body=True, validate_request_parameters=False
+        )
+        api.root.add_resource("partners").add_resource("deliveries").add_method(
+            "POST",
+            integration,
+            request_models={"application/json": model},
+            request_validator=validator,
+            method_responses=[apigw.MethodResponse(status_code="202"), apigw.MethodResponse(status_code="503")],
+        )
+        plan = api.add_usage_plan(
+            "PartnerUsagePlan",
+            name=config.stack_name("api-partners"),
+            description="Per-key throttle and daily quota for delivery partners",
+            throttle=apigw.ThrottleSettings(
+                rate_limit=config.partner_rate_limit, burst_limit=config.partner_burst_limit
+            ),
+            quota=apigw.QuotaSettings(limit=config.partner_quota_per_day, period=apigw.Period.DAY),
+            api_stages=[apigw.UsagePlanPerApiStage(api=api, stage=api.deployment_stage)],
+        )
+        key = api.add_api_key("PartnerApiKey", description="Delivery partner key (value generated by API Gateway)")
         plan.add_api_key(key)
         return key

@@ -132,6 +132,7 @@ def build_app(app: cdk.App, config: StageConfig | None = None) -> StorefrontApp:
         idempotency_table=data.idempotency_table,
         order_events_topic=messaging.order_events_topic,
         checkout_state_machine=workflow.state_machine,
+        delivery_updates_queue=messaging.delivery_updates.queue,
         log_key=log_key,
         **common("api"),
     )
@@ -144,6 +145,7 @@ def build_app(app: cdk.App, config: StageConfig | None = None) -> StorefrontApp:
         fanout_queues={name: pair.queue for name, pair in messaging.fanout.items()},
         cancel_window_queue=messaging.cancel_delay_queue.queue,
         inventory_events_queue=messaging.inventory_fifo.queue,
+        delivery_updates_queue=messaging.delivery_updates.queue,
         log_key=log_key,
         **common("processing"),
     )

@@ -193,6 +193,11 @@ class StageConfig(BaseModel):
     api_rate_limit: PositiveInt = 50  # steady-state requests/s per stage
     api_burst_limit: PositiveInt = 100
     api_quota_per_day: PositiveInt = 100_000
+    # The delivery partners' own usage plan (POST /partners/deliveries): metered and capped apart from
+    # the storefront's clients, so a chatty carrier cannot use up their quota, nor they its.
+    partner_rate_limit: PositiveInt = 10
+    partner_burst_limit: PositiveInt = 20
+    partner_quota_per_day: PositiveInt = 20_000
 
     # --- Lambda --------------------------------------------------------------------------------
     # The local cloud runs Python Lambdas with its own interpreter (3.11), so the `local` profile

@@ -99,6 +99,10 @@ class MessagingStack(Stack):
         # Ordered inventory and payment events: one message group per SKU / order, exactly-once processing.
         self.inventory_fifo = queue("InventoryEventsQueue", fifo=True, content_based_deduplication=True)
 
+        # Partner delivery updates: API Gateway sends them here itself (POST /partners/deliveries, a
+        # mapping template, no Lambda in the path); the delivery consumer applies them to the orders.
+        self.delivery_updates = queue("DeliveryUpdatesQueue")
+
         # Partner inbound (seed 002: resource-based permissions; the owner pays): carriers and other
         # partners send to this queue from their own accounts. Its own queue, not one of the internal
         # ones, so a partner can never inject order or payment events.

@@ -546,6 +546,7 @@ def monitored_system_of(
     pairs["order-cancel-window"] = messaging.cancel_delay_queue
     pairs["partner-inbound"] = messaging.partner_inbound
     pairs["picture-jobs"] = data.picture_jobs  # consumed by the media stack's worker fleet
+    pairs["delivery-updates"] = messaging.delivery_updates
     for name, pair in pairs.items():
         system.queues.append(WatchedQueue(name=name, queue=pair.queue, dead_letter_queue=pair.dlq))
     # The subscription DLQ pair's *work* queue is already the end of the line for SNS deliveries.
@@ -560,14 +561,17 @@ def monitored_system_of(
     system.rest_api = api.rest_api
     system.functions["orders-api"] = api.orders_function
     system.functions["approvals-api"] = api.approvals_function
+    system.functions["recommendations"] = api.recommendations_function
     system.state_machines["checkout"] = workflow.state_machine
     for name, function in workflow.task_functions.items():
         system.functions[f"checkout-{name.replace('_', '-')}"] = function
     for name, function in processing.consumers.items():
         system.functions[name.replace("_", "-")] = function
     system.functions["handoff-ingest"] = processing.handoff_ingest
-    # The on-failure destination of the one asynchronously invoked function (the hand-off schedule's).
+    # The on-failure destinations of the asynchronously invoked functions: the hand-off schedule's ...
     system.dead_letter_queues["handoff-ingest-on-failure"] = processing.handoff_ingest_failures
+    # ... and of the orders API's fire-and-forget side call.
+    system.dead_letter_queues["recommendations-on-failure"] = api.recommendations_failures
     for key, stack in (("api", api), ("workflow", workflow), ("processing", processing)):
         packaging = stack.node.try_find_child(LambdaPackaging.CONSTRUCT_ID)
         if isinstance(packaging, LambdaPackaging):

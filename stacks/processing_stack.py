@@ -39,6 +39,7 @@ CONSUMERS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "analytics": ("analytics.handlers.consumer.lambda_handler", ("UpdateItem",), ANALYTICS_PREFIX),
     "order_finaliser": ("orders.handlers.finaliser.lambda_handler", ("GetItem", "UpdateItem"), ORDER_PREFIX),
     "inventory_ledger": ("inventory.handlers.ledger.lambda_handler", ("PutItem",), LEDGER_PREFIX),
+    "delivery_updates": ("orders.handlers.deliveries.lambda_handler", ("GetItem", "UpdateItem"), ORDER_PREFIX),
 }
 # Lambda's floor for an SQS event source's maximum concurrency.
 MIN_MAX_CONCURRENCY = 2
@@ -67,6 +68,7 @@ class ProcessingStack(Stack):
         fanout_queues: dict[str, sqs.IQueue],
         cancel_window_queue: sqs.IQueue,
         inventory_events_queue: sqs.IQueue,
+        delivery_updates_queue: sqs.IQueue,
         log_key: kms.IKey | None = None,
         **kwargs,
     ) -> None:
@@ -92,6 +94,12 @@ class ProcessingStack(Stack):
             with_idempotency,
             "Records ordered inventory and payment events",
             fifo=True,
+        )
+        self._consumer(
+            "delivery_updates",
+            delivery_updates_queue,
+            with_idempotency,
+            "Applies partner delivery updates (queued by API Gateway) to the orders",
         )
         for name, function in self.consumers.items():
             _handler, actions, key_prefix = CONSUMERS[name]

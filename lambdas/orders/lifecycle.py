@@ -8,13 +8,14 @@ from __future__ import annotations
 from contracts.errors import InvalidStatusTransition
 from contracts.orders import OrderStatus
 
-# A checkout may finish inside the grace period, hence RECEIVED -> COMPLETED; COMPLETED and CANCELLED
-# are final.
+# A checkout may finish inside the grace period, hence RECEIVED -> COMPLETED; a shipped (COMPLETED) order
+# is DELIVERED when its carrier says so; DELIVERED and CANCELLED are final.
 ALLOWED_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     OrderStatus.RECEIVED: frozenset({OrderStatus.CONFIRMED, OrderStatus.CANCELLED, OrderStatus.COMPLETED}),
     OrderStatus.CONFIRMED: frozenset({OrderStatus.COMPLETED, OrderStatus.CANCELLED}),
-    OrderStatus.COMPLETED: frozenset(),
+    OrderStatus.COMPLETED: frozenset({OrderStatus.DELIVERED}),
     OrderStatus.CANCELLED: frozenset(),
+    OrderStatus.DELIVERED: frozenset(),
 }
 # A checkout may start (once) while the order is still open.
 CHECKOUT_ALLOWED = (OrderStatus.RECEIVED, OrderStatus.CONFIRMED)

@@ -17,9 +17,12 @@ ROUTES = {
     ("POST", "/orders/{order_id}/checkout"),
     ("GET", "/approvals"),
     ("POST", "/approvals/{order_id}"),
+    ("POST", "/partners/deliveries"),
 }
 # Operator actions: authorized with SigV4 as the back-office role, no API key.
 STAFF_ROUTES = {("GET", "/approvals"), ("POST", "/approvals/{order_id}")}
+# Routes with no compute in the path: API Gateway calls an AWS service itself.
+SERVICE_ROUTES = {("POST", "/partners/deliveries")}
 
 
 def resource_paths(template: dict) -> dict[str, str]:
@@ -52,7 +55,7 @@ def test_routes_match_the_design_and_partner_routes_need_an_api_key(api):
     found = methods(api)
     assert set(found) == ROUTES
     for route, method in found.items():
-        assert method["Integration"]["Type"] == "AWS_PROXY", route
+        assert method["Integration"]["Type"] == ("AWS" if route in SERVICE_ROUTES else "AWS_PROXY"), route
         if route not in STAFF_ROUTES:
             assert method["ApiKeyRequired"] is True, route
             assert method.get("AuthorizationType", "NONE") == "NONE", route
@@ -178,13 +181,18 @@ def test_invalid_bodies_get_a_readable_400(api):
 def test_usage_plan_throttle_and_quota_come_from_config(stage, request):
     synthesized = request.getfixturevalue(stage)
     template, config = synthesized.templates["api"], synthesized.app.config
-    (plan,) = resources(template, "AWS::ApiGateway::UsagePlan").values()
-    props = plan["Properties"]
+    plans = {p["Properties"]["UsagePlanName"]: k for k, p in resources(template, "AWS::ApiGateway::UsagePlan").items()}
+    plan_id = plans[config.stack_name("api-clients")]
+    props = template["Resources"][plan_id]["Properties"]
     assert props["Throttle"] == {"RateLimit": config.api_rate_limit, "BurstLimit": config.api_burst_limit}
     assert props["Quota"] == {"Limit": config.api_quota_per_day, "Period": "DAY"}
     (stage_id,) = resources(template, "AWS::ApiGateway::Stage")
     assert [s["Stage"] for s in props["ApiStages"]] == [{"Ref": stage_id}]
-    (key_link,) = resources(template, "AWS::ApiGateway::UsagePlanKey").values()
+    (key_link,) = [
+        k
+        for k in resources(template, "AWS::ApiGateway::UsagePlanKey").values()
+        if k["Properties"]["UsagePlanId"] == {"Ref": plan_id}
+    ]
     assert key_link["Properties"]["KeyType"] == "API_KEY"
     assert logical_id(key_link["Properties"]["KeyId"]) in resources(template, "AWS::ApiGateway::ApiKey")
 
@@ -244,3 +252,111 @@ def test_orders_function_grants(sandbox, api):
 def test_api_url_is_published_for_service_discovery(sandbox, api):
     names = [p["Properties"]["Name"] for p in resources(api, "AWS::SSM::Parameter").values()]
     assert names == [sandbox.app.config.parameter_name("discovery", "api-url")]
+
+
+def test_the_recommendations_side_call_is_fire_and_forget_with_bounded_retries_and_kept_failures(sandbox, api):
+    """Seed 003 (asynchronous operations): what makes the side call decoupled from POST /orders is that
+    the orders API may only *invoke* it (its handler does so with InvocationType=Event, see
+    tests/unit/lambdas/orders/test_api.py), and that Lambda, not the caller, owns its failures: one retry,
+    ten minutes at most, then the event and its error on an on-failure queue that alarms."""
+    from scripts.diagram import Assembly
+    from stacks.api_stack import RECOMMENDATIONS_ASYNC_INVOKE
+    from tests.infra.test_security import _queues_with_a_depth_alarm, refs, typed
+
+    functions = resources(api, "AWS::Lambda::Function")
+    (recommendations,) = [k for k in functions if k.startswith("RecommendationsFunction")]
+    (orders,) = [k for k in functions if k.startswith("OrdersApiFunction")]
+    variables = functions[orders]["Properties"]["Environment"]["Variables"]
+    assert variables["RECOMMENDATIONS_FUNCTION_NAME"] == {"Ref": recommendations}
+
+    (config,) = [
+        c["Properties"]
+        for c in resources(api, "AWS::Lambda::EventInvokeConfig").values()
+        if c["Properties"]["FunctionName"] == {"Ref": recommendations}
+    ]
+    assert config["MaximumRetryAttempts"] == RECOMMENDATIONS_ASYNC_INVOKE.retry_attempts == 1
+    assert config["MaximumEventAgeInSeconds"] == RECOMMENDATIONS_ASYNC_INVOKE.max_event_age.to_seconds() == 600
+    destination = logical_id(config["DestinationConfig"]["OnFailure"]["Destination"])
+    assert destination.startswith("RecommendationsAsyncInvokeOnFailure")
+
+    # The orders API's only Lambda permission is invoking the side call.
+    invoke = [s for s in statements(api, "OrdersApiRole") if any(a.startswith("lambda:") for a in actions_of([s]))]
+    assert actions_of(invoke) == {"lambda:InvokeFunction"}
+    assert [logical_id(s["Resource"]) for s in invoke] == [recommendations]  # the function, no version wildcard
+
+    # The side service writes only its own partition.
+    from contracts.tables import RECOMMENDATION_PREFIX
+
+    side = [s for s in statements(api, "RecommendationsRole") if "OrdersTable" in str(s["Resource"])]
+    assert actions_of(side) == {"dynamodb:PutItem"}
+    assert [s["Condition"] for s in side] == [
+        {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{RECOMMENDATION_PREFIX}*"]}}
+    ]
+
+    assembly = Assembly(sandbox.outdir)
+    alarmed = _queues_with_a_depth_alarm(sandbox, assembly)
+    (on_failure,) = [
+        queue
+        for ref, c in typed(assembly, "AWS::Lambda::EventInvokeConfig").items()
+        if c["Properties"]["FunctionName"] == {"Ref": recommendations}
+        for queue in refs(
+            assembly, c["Properties"]["DestinationConfig"]["OnFailure"]["Destination"], ref, "AWS::SQS::Queue"
+        )
+    ]
+    assert on_failure in alarmed, "an on-failure queue nobody is told about"
+
+
+def test_partner_deliveries_go_straight_to_sqs_through_a_mapping_template(sandbox, api):
+    """Seed 002 (request/response data transformation, no compute in the path): POST /partners/deliveries
+    is an AWS service integration, not a Lambda. The gateway validates the body against the contract's
+    model, renders SendMessage (body + message attributes) with a VTL template, and calls SQS with a role
+    that may only send to the delivery-updates queue. Partners have their own key and usage plan."""
+    from contracts.deliveries import CARRIER_ATTRIBUTE, DELIVERY_UPDATED, EVENT_TYPE_ATTRIBUTE, DeliveryUpdate
+    from stacks.constructs.request_model import draft4
+
+    method = methods(api)[("POST", "/partners/deliveries")]
+    integration = method["Integration"]
+    assert integration["Type"] == "AWS" and integration["IntegrationHttpMethod"] == "POST"
+    uri = json.dumps(integration["Uri"])
+    assert ":sqs:path/" in uri and "DeliveryUpdatesQueue" in uri
+    assert integration["PassthroughBehavior"] == "NEVER"  # no template for the media type: 415, not queued
+    template = integration["RequestTemplates"]["application/json"]
+    assert "Action=SendMessage&MessageBody=$util.urlEncode($input.body)" in template
+    for n, name in enumerate((EVENT_TYPE_ATTRIBUTE, CARRIER_ATTRIBUTE), start=1):
+        assert f"MessageAttribute.{n}.Name={name}" in template
+    assert f"StringValue={DELIVERY_UPDATED}" in template
+    assert "#if" not in template and "#foreach" not in template
+    assert {r["StatusCode"] for r in integration["IntegrationResponses"]} == {"202", "503"}
+
+    validator = api["Resources"][method["RequestValidatorId"]["Ref"]]["Properties"]
+    assert validator["ValidateRequestBody"] is True
+    model = api["Resources"][method["RequestModels"]["application/json"]["Ref"]]["Properties"]
+    assert model["Schema"] == draft4(DeliveryUpdate.model_json_schema(mode="validation"))
+    assert model["Schema"]["additionalProperties"] is False
+
+    # The integration's role sends to that one queue and does nothing else; nothing in between computes.
+    role = logical_id(integration["Credentials"])
+    (send,) = statements(api, role)
+    assert set(send["Action"]) <= {"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}
+    assert "sqs:SendMessage" in send["Action"]
+    key, value = cross_stack_target(sandbox, send["Resource"])
+    assert key == "messaging" and logical_id(value).startswith("DeliveryUpdatesQueue")
+    permissions = resources(api, "AWS::Lambda::Permission").values()
+    assert not [p for p in permissions if "partners" in json.dumps(p["Properties"].get("SourceArn", ""))]
+
+    # The partners' own key, in their own usage plan only.
+    config = sandbox.app.config
+    plans = {p["Properties"]["UsagePlanName"]: k for k, p in resources(api, "AWS::ApiGateway::UsagePlan").items()}
+    partner_plan = api["Resources"][plans[config.stack_name("api-partners")]]["Properties"]
+    assert partner_plan["Throttle"] == {
+        "RateLimit": config.partner_rate_limit,
+        "BurstLimit": config.partner_burst_limit,
+    }
+    assert partner_plan["Quota"] == {"Limit": config.partner_quota_per_day, "Period": "DAY"}
+    links = {
+        logical_id(k["Properties"]["KeyId"]): k["Properties"]["UsagePlanId"]["Ref"]
+        for k in resources(api, "AWS::ApiGateway::UsagePlanKey").values()
+    }
+    (partner_key,) = [k for k in links if k.startswith("StorefrontApiPartnerApiKey")]
+    assert links[partner_key] == plans[config.stack_name("api-partners")]
+    assert list(links.values()).count(plans[config.stack_name("api-partners")]) == 1

@@ -213,5 +213,15 @@ def test_renders_the_overview_and_one_picture_per_flow_at_a_readable_size(graph,
     for path in written:
         width, height = _png_size(path)
         # README width is about 900 px: a flow at most about twice that, so its 17 pt names stay legible.
-        limit = 3800 if path.name == "overview.png" else 2200
-        assert width <= limit and height <= 2400, f"{path.name}: {width}x{height}"
+        # The overview sets 12 stacks side by side: the README links it at full size.
+        limit = (4400, 2800) if path.name == "overview.png" else (2200, 2400)
+        assert width <= limit[0] and height <= limit[1], f"{path.name}: {width}x{height}"
+
+
+def test_the_picture_flow_shows_the_upload_notifying_the_queue_the_workers_consume(graph):
+    [flow] = [f for f in FLOWS if f.name == "pictures"]
+    picked = flow_graph(graph, flow)
+    labels = {(graph.nodes[s].label, graph.nodes[t].label): e.labels for (s, t), e in picked.edges.items()}
+    assert "notifies" in labels[("MediaBucket", "PictureJobsQueue")]
+    assert "consume" in labels[("WorkersInstancesASG", "PictureJobsQueue")]
+

@@ -9,7 +9,7 @@ from contracts.handoff import INCOMING_PREFIX as HANDOFF_PREFIX
 from stacks.processing_stack import BATCH_SIZE, MIN_MAX_CONCURRENCY
 from stacks.processing_stack import CONSUMERS as CONSUMER_TABLE
 
-CONSUMERS = {"fulfilment", "notification", "analytics", "order_finaliser", "inventory_ledger"}
+CONSUMERS = {"fulfilment", "notification", "analytics", "order_finaliser", "inventory_ledger", "delivery_updates"}
 
 
 # --- helpers shared with the other infra tests ---------------------------------------------------

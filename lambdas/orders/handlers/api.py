@@ -29,12 +29,14 @@ from contracts.api import (
 )
 from contracts.errors import InvalidStatusTransition, OrderNotFound
 from contracts.orders import Order, OrderRequest
+from contracts.side_calls import PurchaseSignal
 from contracts.types import OrderId
 from orders.repository import OrderRecords
 from orders.service import OrdersService, order_id_for
 from plumbing.aws import env
 from plumbing.http import CORRELATION_ID_PATH, answers, json_response, rest_resolver
 from plumbing.idempotency import API_IDEMPOTENCY_SECONDS, idempotency_store
+from plumbing.side_calls import fire_and_forget
 
 logger = Logger()
 tracer = Tracer()
@@ -46,6 +48,8 @@ service = OrdersService(
     topic_arn=env("ORDER_EVENTS_TOPIC_ARN"),
     state_machine_arn=env("CHECKOUT_STATE_MACHINE_ARN"),
 )
+# Side service the customer must not wait for: invoked asynchronously, its failures never reach them.
+RECOMMENDATIONS_FUNCTION = env("RECOMMENDATIONS_FUNCTION_NAME")
 # Keyed on the Idempotency-Key (scoped per API key); the body is checked, not keyed: the same key with
 # another body is the client's bug and gets a 422 instead of silently placing a second order.
 idempotency = IdempotencyConfig(
@@ -100,6 +104,9 @@ def place_order_once(request: dict[str, Any], order: OrderRequest) -> dict[str, 
     order_id = order_id_for(request["idempotency_key"], request["body"])
     accepted = service.place(order, order_id, correlation_id=logger.get_correlation_id() or order_id)
     metrics.add_metric(name="OrdersPlaced", unit=MetricUnit.Count, value=1)
+    signal = PurchaseSignal(order_id=order_id, customer_id=order.customer_id, skus=[i.sku for i in order.items])
+    if not fire_and_forget(RECOMMENDATIONS_FUNCTION, signal):
+        metrics.add_metric(name="SideCallsNotQueued", unit=MetricUnit.Count, value=1)
     return accepted.model_dump(mode="json")
 
 

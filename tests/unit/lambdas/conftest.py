@@ -116,6 +116,7 @@ def lambda_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "IDEMPOTENCY_TABLE": "idempotency",
         "INVENTORY_TABLE": "inventory",
         "HANDOFF_BUCKET": "handoff",
+        "RECOMMENDATIONS_FUNCTION_NAME": "recommendations",
     }.items():
         monkeypatch.setenv(name, value)
 

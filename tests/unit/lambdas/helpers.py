@@ -23,12 +23,14 @@ HANDLER_MODULES = (
     "orders.handlers.api",
     "orders.handlers.fulfilment",
     "orders.handlers.finaliser",
+    "orders.handlers.deliveries",
     "checkout.handlers.tasks",
     "checkout.handlers.approvals",
     "inventory.handlers.ledger",
     "notification.handlers.consumer",
     "analytics.handlers.consumer",
     "handoff.handlers.ingest",
+    "recommendations.handlers.side_call",
 )
 
 

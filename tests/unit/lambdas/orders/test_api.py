@@ -355,3 +355,47 @@ def test_the_api_validates_post_orders_against_the_contracts_order_request_schem
     assert body["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/OrderRequest"}
     assert components["OrderRequest"] == contract
     assert {name: components[name] for name in definitions} == definitions
+
+
+@pytest.fixture
+def side_calls():
+    """The parameters of every Lambda Invoke the side-call client makes (moto answers them)."""
+    from plumbing import side_calls as module
+
+    calls: list[dict] = []
+
+    def record(params, **_):
+        calls.append(dict(params))
+
+    client = module._lambda_client()
+    client.meta.events.register("provide-client-params.lambda.Invoke", record, unique_id="side-call-params")
+    yield calls
+    client.meta.events.unregister("provide-client-params.lambda.Invoke", unique_id="side-call-params")
+
+
+def test_a_placed_order_fires_the_recommendations_side_call_asynchronously_once(aws, api, lambda_context, side_calls):
+    first = place(api, lambda_context, headers=KEY)
+    again = place(api, lambda_context, headers=KEY)  # a retry: the stored answer, no second side call
+
+    assert (first["statusCode"], again["statusCode"]) == (202, 202)
+    [call] = side_calls
+    assert call["FunctionName"] == "recommendations" and call["InvocationType"] == "Event"
+    signal = json.loads(call["Payload"])
+    body = order_body()
+    assert signal == {
+        "order_id": response_json(first)["order_id"],
+        "customer_id": body["customer_id"],
+        "skus": [item["sku"] for item in body["items"]],
+    }
+
+
+def test_a_side_call_that_cannot_be_queued_never_fails_the_order(aws, api, lambda_context, side_calls, capsys):
+    """moto knows no `recommendations` function: Invoke fails, the order is placed and announced anyway."""
+    response = place(api, lambda_context, headers=KEY)
+
+    assert response["statusCode"] == 202
+    assert len(side_calls) == 1
+    [event] = [json.loads(m["Body"]) for m in aws.receive("probe")]
+    assert event["order_id"] == response_json(response)["order_id"]
+    [emf] = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert emf["SideCallsNotQueued"] == [1.0]

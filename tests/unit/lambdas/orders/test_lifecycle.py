@@ -23,6 +23,10 @@ from orders import lifecycle
         ("CANCELLED", "CONFIRMED", False),
         ("CANCELLED", "COMPLETED", False),
         ("COMPLETED", "CANCELLED", False),
+        ("COMPLETED", "DELIVERED", True),
+        ("CONFIRMED", "DELIVERED", False),
+        ("CANCELLED", "DELIVERED", False),
+        ("DELIVERED", "COMPLETED", False),
     ],
 )
 def test_status_transitions(current, target, allowed):
@@ -39,8 +43,9 @@ def test_reaching_the_same_status_again_is_a_no_op(status):
 
 
 def test_final_statuses_have_no_way_out():
-    assert lifecycle.ALLOWED_TRANSITIONS[OrderStatus.COMPLETED] == frozenset()
+    assert lifecycle.ALLOWED_TRANSITIONS[OrderStatus.DELIVERED] == frozenset()
     assert lifecycle.ALLOWED_TRANSITIONS[OrderStatus.CANCELLED] == frozenset()
+    assert lifecycle.ALLOWED_TRANSITIONS[OrderStatus.COMPLETED] == {OrderStatus.DELIVERED}  # only the carrier
 
 
 def test_a_missing_order_cannot_move():
