@@ -21,7 +21,7 @@ pytestmark = pytest.mark.e2e
 CONSUMER = "delivery_updates"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def partner(store: Harness) -> HttpClient:
     """A carrier's client: the partners' API key, not the storefront clients' one."""
     outputs = {
