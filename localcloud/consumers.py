@@ -16,6 +16,7 @@ CONSUMERS = {
     "analytics": ("Processing/AnalyticsConsumer", "Messaging/AnalyticsQueue"),
     "order_finaliser": ("Processing/OrderFinaliserConsumer", "Messaging/OrderCancelWindowQueue"),
     "inventory_ledger": ("Processing/InventoryLedgerConsumer", "Messaging/InventoryEventsQueue"),
+    "activity": ("Processing/ActivityConsumer", "Messaging/ActivityQueue"),
 }
 FANOUT = ("fulfilment", "notification", "analytics")
 DEPTH_ATTRIBUTES = (

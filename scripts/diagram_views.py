@@ -76,6 +76,12 @@ IDEMPOTENCY_TABLE = Pick("Data", TABLE, "IdempotencyTable")
 ORDER_EVENTS = Pick("Messaging", TOPIC, "OrderEventsTopic")
 # The session store: the cache (sessionStore: redis) or the table (dynamodb).
 SESSION_STORE = (Pick("Sessions", CACHE), Pick("Sessions", TABLE))
+# The storefront activity path (its own picture) is not part of the order fan-out or the checkout.
+FANOUT_QUEUES = Pick("Messaging", QUEUE, "(?!Activity).*")
+FANOUT_CONSUMERS = Pick("Processing", LAMBDA, "(?!Activity).*Consumer")
+CHECKOUT_MACHINE = Pick("Workflow", MACHINE, "Checkout")
+ACTIVITY_MACHINE = Pick("Workflow", MACHINE, "ActivityCounters.*")
+ACTIVITY_CONSUMER = Pick("Processing", LAMBDA, "ActivityConsumer")
 
 FLOWS: tuple[Flow, ...] = (
     Flow(
@@ -106,12 +112,12 @@ FLOWS: tuple[Flow, ...] = (
             Pick("Api", LAMBDA, "OrdersApi"),
             Pick("Workflow", LAMBDA, "ShipOrder.*"),
             ORDER_EVENTS,
-            Pick("Messaging", QUEUE),
-            Pick("Processing", LAMBDA, ".*Consumer"),
+            FANOUT_QUEUES,
+            FANOUT_CONSUMERS,
             ORDERS_TABLE,
             IDEMPOTENCY_TABLE,
         ),
-        required=(ORDER_EVENTS, Pick("Messaging", QUEUE), Pick("Processing", LAMBDA, ".*Consumer")),
+        required=(ORDER_EVENTS, FANOUT_QUEUES, FANOUT_CONSUMERS),
         # The producers' own reads and writes are the request path's and the saga's story.
         drop=tuple((Pick(stack), Pick("Data")) for stack in ("Backend", "Api", "Workflow")),
     ),
@@ -121,15 +127,28 @@ FLOWS: tuple[Flow, ...] = (
         (
             Pick("Api", API),
             Pick("Api", LAMBDA, "OrdersApi|ApprovalsApi"),
-            Pick("Workflow", MACHINE),
+            CHECKOUT_MACHINE,
             Pick("Workflow", LAMBDA),
             Pick("Messaging", QUEUE, "InventoryEventsQueue"),
             ORDER_EVENTS,
             ORDERS_TABLE,
             Pick("Data", TABLE, "InventoryTable"),
         ),
-        required=(Pick("Workflow", MACHINE), Pick("Workflow", LAMBDA)),
+        required=(CHECKOUT_MACHINE, Pick("Workflow", LAMBDA)),
         drop=((Pick("Api"), Pick("Data")),),  # the API's own records: the request path's story
+    ),
+    Flow(
+        "activity",
+        "Storefront activity: web tier -> activity queue -> one synchronous Express execution per batch -> counters",
+        (
+            Pick("Web", ASG),
+            Pick("Messaging", QUEUE, "ActivityQueue.*"),
+            ACTIVITY_CONSUMER,
+            ACTIVITY_MACHINE,
+            ORDERS_TABLE,
+        ),
+        required=(Pick("Messaging", QUEUE, "ActivityQueue.*"), ACTIVITY_CONSUMER, ACTIVITY_MACHINE, ORDERS_TABLE),
+        drop=((Pick("Web"), Pick("Data")),),
     ),
     Flow(
         "handoff",

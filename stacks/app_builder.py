@@ -95,6 +95,7 @@ def build_app(app: cdk.App, config: StageConfig | None = None) -> StorefrontApp:
         security_groups=network.security_groups,
         sessions=sessions,
         assets_bucket=data.assets_bucket,
+        activity_queue=messaging.activity.queue,
         certificate=domain.certificate if domain else None,
         **common("web"),
     )
@@ -131,6 +132,8 @@ def build_app(app: cdk.App, config: StageConfig | None = None) -> StorefrontApp:
         fanout_queues={name: pair.queue for name, pair in messaging.fanout.items()},
         cancel_window_queue=messaging.cancel_delay_queue.queue,
         inventory_events_queue=messaging.inventory_fifo.queue,
+        activity_queue=messaging.activity.queue,
+        activity_state_machine=workflow.activity_counters,
         log_key=log_key,
         **common("processing"),
     )

@@ -545,6 +545,7 @@ def monitored_system_of(
     pairs["inventory-events"] = messaging.inventory_fifo
     pairs["order-cancel-window"] = messaging.cancel_delay_queue
     pairs["partner-inbound"] = messaging.partner_inbound
+    pairs["activity"] = messaging.activity
     for name, pair in pairs.items():
         system.queues.append(WatchedQueue(name=name, queue=pair.queue, dead_letter_queue=pair.dlq))
     # The subscription DLQ pair's *work* queue is already the end of the line for SNS deliveries.

@@ -116,6 +116,7 @@ def lambda_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "IDEMPOTENCY_TABLE": "idempotency",
         "INVENTORY_TABLE": "inventory",
         "HANDOFF_BUCKET": "handoff",
+        "ACTIVITY_STATE_MACHINE_ARN": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:activity-counters",
     }.items():
         monkeypatch.setenv(name, value)
 

@@ -28,6 +28,7 @@ HANDLER_MODULES = (
     "inventory.handlers.ledger",
     "notification.handlers.consumer",
     "analytics.handlers.consumer",
+    "activity.handlers.consumer",
     "handoff.handlers.ingest",
 )
 

@@ -24,6 +24,7 @@ STOREFRONT_VARIABLES = {
     "INVENTORY_EVENTS_QUEUE_URL",
     "HANDOFF_BUCKET",
     "CANCEL_WINDOW_QUEUE_URL",
+    "ACTIVITY_STATE_MACHINE_ARN",
 }
 # `env("NAME")` / `aws.env("NAME")` (plumbing.aws.env: a required variable).
 ENV_READ = re.compile(r"\benv\(\s*\"([A-Z_]+)\"\s*\)")
@@ -54,7 +55,7 @@ FUNCTIONS = design_functions()
 
 
 def test_the_design_table_was_read():
-    assert len(FUNCTIONS) == 10
+    assert len(FUNCTIONS) == 11
     assert (
         "checkout.handlers.tasks",
         list(CHECKOUT_TASKS),
