@@ -102,6 +102,43 @@ def test_every_view_search_and_cart_add_is_counted_once_per_product(activity: Ha
         empty_cart(browser)
 
 
+def test_the_counting_pipeline_keeps_up_with_a_burst_of_many_web_instances(activity: Harness):
+    """The consumer side alone: 500 events land in the queue at once (SendMessageBatch, as a fleet of web
+    instances would send them), and the Express executions count them all, once each."""
+    queue = activity.queue_url("activity")
+    run = uuid.uuid4().hex[:12]
+    terms = [f"burst {run} {n}" for n in range(5)]
+    burst = 500
+    bodies = [
+        json.dumps(
+            {
+                "event_id": str(uuid.uuid4()),
+                "kind": "SearchPerformed",
+                "query": terms[n % len(terms)],
+                "occurred_at": datetime.now(UTC).isoformat(),
+            }
+        )
+        for n in range(burst)
+    ]
+    started = time.monotonic()
+    for first in range(0, burst, 10):
+        entries = [{"Id": str(i), "MessageBody": body} for i, body in enumerate(bodies[first : first + 10])]
+        assert not activity.sqs.send_message_batch(QueueUrl=queue, Entries=entries).get("Failed")
+    sent_in = time.monotonic() - started
+
+    def counted() -> int:
+        return sum(counter(activity, f"SEARCH#{term}", "SearchPerformed") for term in terms)
+
+    wait_for(lambda: counted() >= burst, 180, f"{burst} burst events counted")
+    counted_in = time.monotonic() - started
+    wait_for(lambda: activity.depth(queue) == 0, 15, "every burst record deleted")
+    assert [counter(activity, f"SEARCH#{term}", "SearchPerformed") for term in terms] == [burst // len(terms)] * 5
+    print(
+        f"\n[activity] burst: {burst} events queued in {sent_in:.1f}s, all counted after {counted_in:.1f}s "
+        f"({burst / counted_in:.1f} events/s, at most 10 events per Express execution)"
+    )
+
+
 def test_a_poison_event_goes_to_the_dlq_and_a_redelivered_event_counts_once(activity: Harness):
     queue, dlq = activity.queue_url("activity"), activity.dlq_url("activity")
     visibility = activity.sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["VisibilityTimeout"])
