@@ -10,6 +10,9 @@ that reads order records, and the IAM grants that let each function touch only i
     LEDGER#ORDER#<id> / <seq>              ordered payment movements    (inventory)
     HANDOFF#<key> / INGESTED               ingested hand-off objects    (handoff)
     RECS#<sku> / ORDER#<id>                bought together              (recommendations)
+    ACTIVITY#PRODUCT#<sku> / <kind>        storefront activity counter  (activity state machine)
+    ACTIVITY#SEARCH#<term> / <kind>        search counter               (activity state machine)
+    ACTIVITY#EVENT#<event_id> / COUNTED    marker: that event counted   (activity state machine)
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ ANALYTICS_PREFIX = "ANALYTICS#"
 LEDGER_PREFIX = "LEDGER#"
 HANDOFF_PREFIX = "HANDOFF#"
 RECOMMENDATION_PREFIX = "RECS#"
+ACTIVITY_PREFIX = "ACTIVITY#"
 # The idempotency table (Powertools layout, partition key `id` = `<prefix>#<hash>`): the ids the backend
 # tier writes for its `Idempotency-Key`s (services/backend/idempotency.py); its grant is limited to them.
 WEB_ORDERS_IDEMPOTENCY_PREFIX = "web-orders#"
@@ -32,6 +36,22 @@ META = "META"
 
 def order_key(order_id: str, sort_key: str = META) -> dict[str, str]:
     return {PARTITION_KEY: f"{ORDER_PREFIX}{order_id}", SORT_KEY: sort_key}
+
+
+# Storefront activity (contracts.activity): one counter per subject (`PRODUCT#<sku>`, `SEARCH#<term>`)
+# and kind, attribute `event_count`; one marker per counted event id, kept as long as SQS can still
+# deliver the event again (its retention, 4 days) plus a margin.
+ACTIVITY_COUNTER_ATTRIBUTE = "event_count"
+ACTIVITY_MARKER_SORT_KEY = "COUNTED"
+ACTIVITY_MARKER_DAYS = 14
+
+
+def activity_counter_key(subject: str, kind: str) -> dict[str, str]:
+    return {PARTITION_KEY: f"{ACTIVITY_PREFIX}{subject}", SORT_KEY: kind}
+
+
+def activity_marker_key(event_id: str) -> dict[str, str]:
+    return {PARTITION_KEY: f"{ACTIVITY_PREFIX}EVENT#{event_id}", SORT_KEY: ACTIVITY_MARKER_SORT_KEY}
 
 
 # The sessions table (`sessionStore: dynamodb`; services/web/dynamodb_store.py): partition key `id` =

@@ -17,6 +17,7 @@ CONSUMERS = {
     "order_finaliser": ("Processing/OrderFinaliserConsumer", "Messaging/OrderCancelWindowQueue"),
     "inventory_ledger": ("Processing/InventoryLedgerConsumer", "Messaging/InventoryEventsQueue"),
     "delivery_updates": ("Processing/DeliveryUpdatesConsumer", "Messaging/DeliveryUpdatesQueue"),
+    "activity": ("Processing/ActivityConsumer", "Messaging/ActivityQueue"),
 }
 FANOUT = ("fulfilment", "notification", "analytics")
 DEPTH_ATTRIBUTES = (

@@ -84,7 +84,19 @@ INTERNET = "internet"
 # CDK appends an 8-character hash to logical ids.
 LOGICAL_ID_HASH = re.compile(r"[0-9A-F]{8}$")
 # Last path segments that say nothing alone: qualify them with their parent's name.
-GENERIC_NAMES = {"Dlq", "Queue", "Function", "Resource", "Default", "Topic", "Table", "Bucket", "Handler", "Group"}
+GENERIC_NAMES = {
+    "Dlq",
+    "Queue",
+    "Function",
+    "Resource",
+    "Default",
+    "Topic",
+    "Table",
+    "Bucket",
+    "Handler",
+    "Group",
+    "StateMachine",
+}
 
 # IAM action -> verb shown on the edge; anything not listed (kms:*, xray:*, logs:*) is plumbing.
 VERBS = [
@@ -97,6 +109,7 @@ VERBS = [
     (re.compile(r"^s3:(Get|List)"), "read"),
     (re.compile(r"^s3:Delete"), "delete"),
     (re.compile(r"^states:StartExecution$"), "start"),
+    (re.compile(r"^states:StartSyncExecution$"), "start (sync)"),
     (re.compile(r"^states:SendTask"), "callback"),
     (re.compile(r"^lambda:InvokeFunction$"), "invoke"),
     (re.compile(r"^elasticache:"), "connect"),

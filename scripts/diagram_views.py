@@ -74,11 +74,15 @@ ACL, RULE = "AWS::WAFv2::WebACL", "AWS::Events::Rule"
 ORDERS_TABLE = Pick("Data", TABLE, "OrdersTable")
 IDEMPOTENCY_TABLE = Pick("Data", TABLE, "IdempotencyTable")
 ORDER_EVENTS = Pick("Messaging", TOPIC, "OrderEventsTopic")
-# The order events' queues and consumers; the partners' queues are fed by partners, not by the topic.
-FANOUT_QUEUES = Pick("Messaging", QUEUE, "(?!DeliveryUpdates|PartnerInbound).*")
-FANOUT_CONSUMERS = Pick("Processing", LAMBDA, "(?!DeliveryUpdates).*Consumer")
 # The session store: the cache (sessionStore: redis) or the table (dynamodb).
 SESSION_STORE = (Pick("Sessions", CACHE), Pick("Sessions", TABLE))
+# The order events' queues and consumers: the partners' queues are fed by partners, not by the topic,
+# and the storefront activity path (its own picture) is not part of the order fan-out or the checkout.
+FANOUT_QUEUES = Pick("Messaging", QUEUE, "(?!DeliveryUpdates|PartnerInbound|Activity).*")
+FANOUT_CONSUMERS = Pick("Processing", LAMBDA, "(?!DeliveryUpdates|Activity).*Consumer")
+CHECKOUT_MACHINE = Pick("Workflow", MACHINE, "Checkout")
+ACTIVITY_MACHINE = Pick("Workflow", MACHINE, "ActivityCounters.*")
+ACTIVITY_CONSUMER = Pick("Processing", LAMBDA, "ActivityConsumer")
 
 FLOWS: tuple[Flow, ...] = (
     Flow(
@@ -124,15 +128,28 @@ FLOWS: tuple[Flow, ...] = (
         (
             Pick("Api", API),
             Pick("Api", LAMBDA, "OrdersApi|ApprovalsApi"),
-            Pick("Workflow", MACHINE),
+            CHECKOUT_MACHINE,
             Pick("Workflow", LAMBDA),
             Pick("Messaging", QUEUE, "InventoryEventsQueue"),
             ORDER_EVENTS,
             ORDERS_TABLE,
             Pick("Data", TABLE, "InventoryTable"),
         ),
-        required=(Pick("Workflow", MACHINE), Pick("Workflow", LAMBDA)),
+        required=(CHECKOUT_MACHINE, Pick("Workflow", LAMBDA)),
         drop=((Pick("Api"), Pick("Data")),),  # the API's own records: the request path's story
+    ),
+    Flow(
+        "activity",
+        "Storefront activity: web tier -> activity queue -> one synchronous Express execution per batch -> counters",
+        (
+            Pick("Web", ASG),
+            Pick("Messaging", QUEUE, "ActivityQueue.*"),
+            ACTIVITY_CONSUMER,
+            ACTIVITY_MACHINE,
+            ORDERS_TABLE,
+        ),
+        required=(Pick("Messaging", QUEUE, "ActivityQueue.*"), ACTIVITY_CONSUMER, ACTIVITY_MACHINE, ORDERS_TABLE),
+        drop=((Pick("Web"), Pick("Data")),),
     ),
     Flow(
         "handoff",

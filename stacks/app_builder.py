@@ -96,6 +96,7 @@ def build_app(app: cdk.App, config: StageConfig | None = None) -> StorefrontApp:
         security_groups=network.security_groups,
         sessions=sessions,
         assets_bucket=data.assets_bucket,
+        activity_queue=messaging.activity.queue,
         certificate=domain.certificate if domain else None,
         **common("web"),
     )
@@ -146,6 +147,8 @@ def build_app(app: cdk.App, config: StageConfig | None = None) -> StorefrontApp:
         cancel_window_queue=messaging.cancel_delay_queue.queue,
         inventory_events_queue=messaging.inventory_fifo.queue,
         delivery_updates_queue=messaging.delivery_updates.queue,
+        activity_queue=messaging.activity.queue,
+        activity_state_machine=workflow.activity_counters,
         log_key=log_key,
         **common("processing"),
     )

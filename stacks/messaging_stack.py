@@ -32,7 +32,7 @@ CONSUMER_TIMEOUT = Duration.seconds(30)
 
 
 class MessagingStack(Stack):
-    """SNS topic + filtered SQS fan-out, inventory FIFO queue, order-cancel delay queue."""
+    """SNS topic + filtered SQS fan-out, inventory FIFO queue, order-cancel delay queue, activity queue."""
 
     def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -102,6 +102,11 @@ class MessagingStack(Stack):
         # Partner delivery updates: API Gateway sends them here itself (POST /partners/deliveries, a
         # mapping template, no Lambda in the path); the delivery consumer applies them to the orders.
         self.delivery_updates = queue("DeliveryUpdatesQueue")
+
+        # Storefront activity (contracts.activity): the web tier sends one event per view, search and cart
+        # add; not an order event, so not on the topic. Its consumer counts each batch with the Express
+        # machine (stacks/workflow_stack.py); poison goes to the DLQ after 3 receives.
+        self.activity = queue("ActivityQueue")
 
         # Partner inbound (seed 002: resource-based permissions; the owner pays): carriers and other
         # partners send to this queue from their own accounts. Its own queue, not one of the internal

@@ -547,6 +547,7 @@ def monitored_system_of(
     pairs["partner-inbound"] = messaging.partner_inbound
     pairs["picture-jobs"] = data.picture_jobs  # consumed by the media stack's worker fleet
     pairs["delivery-updates"] = messaging.delivery_updates
+    pairs["activity"] = messaging.activity
     for name, pair in pairs.items():
         system.queues.append(WatchedQueue(name=name, queue=pair.queue, dead_letter_queue=pair.dlq))
     # The subscription DLQ pair's *work* queue is already the end of the line for SNS deliveries.

@@ -17,10 +17,11 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from contracts.handoff import INCOMING_PREFIX
-from contracts.tables import ANALYTICS_PREFIX, HANDOFF_PREFIX, LEDGER_PREFIX, ORDER_PREFIX
+from contracts.tables import ACTIVITY_PREFIX, ANALYTICS_PREFIX, HANDOFF_PREFIX, LEDGER_PREFIX, ORDER_PREFIX
 from stacks.config import StageConfig
 from stacks.constructs.lambda_packaging import LambdaPackaging
 from stacks.constructs.powertools_function import AsyncInvokeProps, PowertoolsFunction, PowertoolsFunctionProps
@@ -33,6 +34,7 @@ BATCH_SIZE = 10
 # Standard queues only: wait up to this long to fill a batch (fewer, fuller invocations).
 MAX_BATCHING_WINDOW = Duration.seconds(2)
 # Each queue consumer: its handler, and the orders-table items its repository touches (action, key prefix).
+# The activity consumer touches none: its Express machine writes the counters (stacks/constructs/activity_counters.py).
 CONSUMERS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "fulfilment": ("orders.handlers.fulfilment.lambda_handler", ("GetItem", "PutItem", "UpdateItem"), ORDER_PREFIX),
     "notification": ("notification.handlers.consumer.lambda_handler", ("UpdateItem",), ORDER_PREFIX),
@@ -40,7 +42,10 @@ CONSUMERS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "order_finaliser": ("orders.handlers.finaliser.lambda_handler", ("GetItem", "UpdateItem"), ORDER_PREFIX),
     "inventory_ledger": ("inventory.handlers.ledger.lambda_handler", ("PutItem",), LEDGER_PREFIX),
     "delivery_updates": ("orders.handlers.deliveries.lambda_handler", ("GetItem", "UpdateItem"), ORDER_PREFIX),
+    "activity": ("activity.handlers.consumer.lambda_handler", (), ACTIVITY_PREFIX),
 }
+# Idempotent by themselves: the finaliser's conditional status update, the activity machine's markers.
+WITHOUT_IDEMPOTENCY_TABLE = frozenset({"order_finaliser", "activity"})
 # Lambda's floor for an SQS event source's maximum concurrency.
 MIN_MAX_CONCURRENCY = 2
 HANDOFF_SCHEDULE = events.Schedule.rate(Duration.minutes(1))
@@ -69,6 +74,8 @@ class ProcessingStack(Stack):
         cancel_window_queue: sqs.IQueue,
         inventory_events_queue: sqs.IQueue,
         delivery_updates_queue: sqs.IQueue,
+        activity_queue: sqs.IQueue,
+        activity_state_machine: sfn.IStateMachine,
         log_key: kms.IKey | None = None,
         **kwargs,
     ) -> None:
@@ -101,10 +108,19 @@ class ProcessingStack(Stack):
             with_idempotency,
             "Applies partner delivery updates (queued by API Gateway) to the orders",
         )
+        # Storefront activity: one synchronous Express execution per batch, on that one machine only.
+        self._consumer(
+            "activity",
+            activity_queue,
+            {"ACTIVITY_STATE_MACHINE_ARN": activity_state_machine.state_machine_arn},
+            "Counts storefront activity, one Express execution per batch",
+        )
+        activity_state_machine.grant(self.consumers["activity"], "states:StartSyncExecution")
         for name, function in self.consumers.items():
             _handler, actions, key_prefix = CONSUMERS[name]
-            grant_items(orders_table, function, actions, key_prefixes=[key_prefix])
-            if name != "order_finaliser":
+            if actions:
+                grant_items(orders_table, function, actions, key_prefixes=[key_prefix])
+            if name not in WITHOUT_IDEMPOTENCY_TABLE:
                 idempotency_table.grant_read_write_data(function)
 
         self.handoff_ingest = self._handoff_ingest(handoff_bucket, orders_table)

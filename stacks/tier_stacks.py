@@ -20,6 +20,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
@@ -230,6 +231,7 @@ class WebTierStack(_TierStack):
         security_groups: TierSecurityGroups,
         sessions: SessionsStack,
         assets_bucket: s3.IBucket,
+        activity_queue: sqs.IQueue,
         certificate: acm.ICertificate | None = None,
         **kwargs,
     ) -> None:
@@ -255,4 +257,13 @@ class WebTierStack(_TierStack):
             self.tier.role,
             assets,
             "The web tier serves any static asset in the assets bucket: read-only s3:GetObject on its objects.",
+        )
+        # Storefront activity (services/web/activity.py): send to the activity queue, nothing else.
+        activity_queue.grant_send_messages(self.tier.role)
+        ssm.StringParameter(
+            self,
+            "ActivityQueueUrlParameter",
+            parameter_name=config.parameter_name("discovery", "activity-queue-url"),
+            string_value=activity_queue.queue_url,
+            description="SQS queue for storefront activity events (views, searches, cart adds)",
         )

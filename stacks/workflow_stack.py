@@ -36,6 +36,7 @@ from constructs import Construct
 from contracts.errors import ApprovalRejected, OutOfStock, PaymentDeclined, PaymentGatewayUnavailable
 from contracts.tables import ORDER_PREFIX
 from stacks.config import StageConfig
+from stacks.constructs.activity_counters import ActivityCounters, ActivityCountersProps
 from stacks.constructs.implied_dependency import drop_implied_role_dependency
 from stacks.constructs.powertools_function import PowertoolsFunction, PowertoolsFunctionProps
 from stacks.grants import grant_items
@@ -98,7 +99,8 @@ def transient_retry(*extra_errors: str, max_attempts: int = 4) -> dict[str, Any]
 
 
 class WorkflowStack(Stack):
-    """`.state_machine` is the checkout saga; `.task_functions` maps handler name -> Lambda function."""
+    """`.state_machine` is the checkout saga (Standard); `.task_functions` maps handler name -> Lambda
+    function; `.activity_counters` is the Express machine that counts storefront activity."""
 
     def __init__(
         self,
@@ -161,6 +163,17 @@ class WorkflowStack(Stack):
         acknowledge_topic_key_grant(self.task_functions["ship_order"])
 
         self.state_machine = self._state_machine(config)
+        self.activity_counters = ActivityCounters(
+            self,
+            "ActivityCounters",
+            table=orders_table,
+            props=ActivityCountersProps(
+                log_group_name=f"/aws/vendedlogs/states/{config.stack_name('activity-counters')}",
+                log_retention=log_retention(config.log_retention_days),
+                removal_policy=removal_policy(config),
+                log_key=self.log_key,
+            ),
+        ).state_machine
 
     # --- definition -----------------------------------------------------------------------------
 

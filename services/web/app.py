@@ -23,12 +23,14 @@ from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from contracts import limits
+from contracts.activity import CART_ITEM_ADDED, PRODUCT_VIEWED, SEARCH_PERFORMED, normalise_query
 from contracts.orders import OrderItem, OrderRequest
 from services.common.discovery import Discovery
 from services.common.observability import install_request_hooks
 from services.common.redis_client import RedisProvider
 from services.common.settings import ServiceSettings
 from services.web import cart, checkout
+from services.web.activity import ActivityRecorder
 from services.web.backend_client import BackendClient, BackendUnavailable
 from services.web.catalog import CATALOG, authenticate
 from services.web.sessions import init_sessions
@@ -71,6 +73,7 @@ def create_app(
     if store is None:
         store = RedisStore(redis_provider) if redis_provider else open_store(discovery, redis_tls=settings.redis_tls)
     backend = BackendClient(discovery, settings.alb_gateway)
+    activity = ActivityRecorder(discovery)
     init_sessions(app, store.session_interface)
     install_request_hooks(app, settings.served_by)
 
@@ -161,6 +164,28 @@ def create_app(
         session.clear()  # Flask-Session deletes the stored session and expires the cookie
         return jsonify({"logged_out": True})
 
+    def product_view(sku: str) -> dict[str, Any]:
+        product = CATALOG[sku]
+        return {"sku": sku, "name": product.name, "unit_price": _money(product.unit_price), "currency": CURRENCY}
+
+    # Storefront activity (services/web/activity.py): each of these sends one event, best effort.
+    @app.get("/products/<sku>")
+    def get_product(sku: str):
+        if sku not in CATALOG:
+            return _error(404, f"unknown sku {sku!r}")
+        activity.record(PRODUCT_VIEWED, current_user(), sku=sku)
+        return jsonify(product_view(sku))
+
+    @app.get("/search")
+    def search():
+        term = normalise_query(request.args.get("q", ""))
+        if term is None:
+            return _error(400, "q must contain a letter or a digit")
+        activity.record(SEARCH_PERFORMED, current_user(), query=term)
+        words = term.split()
+        found = [sku for sku, product in CATALOG.items() if all(w in product.name.lower() for w in words)]
+        return jsonify({"query": term, "products": [product_view(sku) for sku in sorted(found)]})
+
     @app.get("/cart")
     def get_cart():
         return jsonify(cart_view(logged_in_user()))
@@ -177,6 +202,7 @@ def create_app(
             store.cart_add(logged_in_user(), sku, quantity)
         except cart.CartLimitExceeded as error:
             return _error(400, str(error))
+        activity.record(CART_ITEM_ADDED, logged_in_user(), sku=sku)
         return jsonify(cart_view(logged_in_user())), 201
 
     @app.delete("/cart/items/<sku>")

@@ -130,6 +130,22 @@ def test_the_fanout_flow_carries_every_filtered_subscription_and_consumer(sandbo
     assert len(triggered) == len(filtered) + 1  # + the FIFO inventory ledger
 
 
+def test_the_activity_flow_is_web_to_queue_to_consumer_to_express_machine_to_counters(graph):
+    [activity] = [f for f in FLOWS if f.name == "activity"]
+    picked = flow_graph(graph, activity)
+    kinds = {
+        (picked.nodes[a].resource_type.split("::")[1], picked.nodes[b].resource_type.split("::")[1]): e.labels
+        for (a, b), e in picked.edges.items()
+    }
+    assert "send" in kinds[("AutoScaling", "SQS")]
+    assert "start (sync)" in kinds[("Lambda", "StepFunctions")]
+    assert "write" in kinds[("StepFunctions", "DynamoDB")]
+    # The checkout picture and the fan-out picture leave the activity path out.
+    for name in ("checkout", "fanout"):
+        [flow] = [f for f in FLOWS if f.name == name]
+        assert not [n for n in flow_graph(graph, flow).nodes.values() if n.label.startswith("Activity")], name
+
+
 def test_every_icon_ships_inside_the_diagrams_wheel():
     for resource_type, (module, name) in ICONS.items():
         node_class = getattr(importlib.import_module(module), name)
@@ -224,4 +240,3 @@ def test_the_picture_flow_shows_the_upload_notifying_the_queue_the_workers_consu
     labels = {(graph.nodes[s].label, graph.nodes[t].label): e.labels for (s, t), e in picked.edges.items()}
     assert "notifies" in labels[("MediaBucket", "PictureJobsQueue")]
     assert "consume" in labels[("WorkersInstancesASG", "PictureJobsQueue")]
-

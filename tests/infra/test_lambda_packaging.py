@@ -186,7 +186,7 @@ def _functions(synthesized) -> list[tuple[str, dict, dict]]:
 
 def test_all_functions_share_one_code_asset_and_one_layer_per_stack(sandbox):
     functions = _functions(sandbox)
-    assert len(functions) == 8 + 3 + 7  # workflow tasks, API handlers + side call, consumers + hand-off ingest
+    assert len(functions) == 8 + 3 + 8  # workflow tasks, API handlers + side call, consumers + hand-off ingest
     assert len({props["Code"]["S3Key"] for _, props, _ in functions}) == 1
     for key in SERVERLESS_STACKS:
         (layer_id,) = resources(sandbox.templates[key], "AWS::Lambda::LayerVersion")

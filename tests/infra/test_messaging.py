@@ -15,7 +15,9 @@ def test_every_work_queue_has_a_dlq_long_polling_and_6x_visibility(sandbox):
     queues = _queues(sandbox.template("messaging"))
     work = {k: v for k, v in queues.items() if "RedrivePolicy" in v["Properties"]}
     dlqs = {k for k in queues if k not in work}
-    assert len(work) == 8  # 3 fan-out + FIFO + delay + SNS delivery failures + partner inbound + delivery updates
+    assert (
+        len(work) == 9
+    )  # 3 fan-out + FIFO + delay + SNS delivery failures + partner inbound + delivery updates + activity
     assert len(dlqs) == len(work)
     for logical_id, queue in work.items():
         props = queue["Properties"]

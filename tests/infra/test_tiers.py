@@ -336,10 +336,15 @@ def test_backend_role_grants_exactly_its_producer_calls(sandbox):
     ]
 
 
-def test_web_role_reads_discovery_secret_and_assets_and_publishes_nothing(sandbox):
+def test_web_role_reads_discovery_secret_and_assets_and_sends_only_activity(sandbox):
     statements = role_statements(sandbox, "web")
     granted = {a for s in statements for a in actions(s)}
-    assert not {a for a in granted if a.split(":")[0] in {"sns", "sqs", "dynamodb", "kms"}}
+    assert not {a for a in granted if a.split(":")[0] in {"sns", "dynamodb", "kms"}}
+    # Storefront activity (flow 7): send to the activity queue, and nothing else of SQS.
+    [activity_send] = [s for s in statements if any(a.startswith("sqs:") for a in actions(s))]
+    assert set(actions(activity_send)) == {"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}
+    activity_queue = logical_id(sandbox.app.stacks["messaging"].activity.queue)
+    assert any(activity_queue in n for n in output_names(activity_send["Resource"]))
     assert "s3:PutObject" not in granted
     assets = logical_id(sandbox.app.stacks["data"].assets_bucket)
     [asset_read] = [s for s in statements if any(assets in n for n in output_names(s["Resource"]))]

@@ -15,9 +15,20 @@ from tests.infra.test_processing import actions_of, cross_stack_target, logical_
 TOKEN = "<token>"
 
 
-def definition(synthesized) -> dict:
+def machine_of(synthesized, prefix: str = "Checkout") -> dict:
+    """The workflow stack's state machine whose logical id starts with `prefix` (the checkout, or the
+    `ActivityCounters` Express machine)."""
+    (machine,) = [
+        m
+        for logical, m in resources(synthesized.templates["workflow"], "AWS::StepFunctions::StateMachine").items()
+        if logical.startswith(prefix)
+    ]
+    return machine
+
+
+def definition(synthesized, prefix: str = "Checkout") -> dict:
     """The state machine's ASL: DefinitionString is an Fn::Join whose tokens (ARNs) become <token>."""
-    (machine,) = resources(synthesized.templates["workflow"], "AWS::StepFunctions::StateMachine").values()
+    machine = machine_of(synthesized, prefix)
     body = machine["Properties"]["DefinitionString"]
     if isinstance(body, dict):
         delimiter, parts = body["Fn::Join"]
@@ -156,8 +167,7 @@ def test_approval_waits_for_a_task_token_with_the_configured_timeout(stage, requ
 
 def test_standard_machine_logs_everything_and_is_traced(sandbox):
     template = sandbox.templates["workflow"]
-    (machine,) = resources(template, "AWS::StepFunctions::StateMachine").values()
-    props = machine["Properties"]
+    props = machine_of(sandbox)["Properties"]
     assert props["StateMachineType"] == "STANDARD"
     assert props["LoggingConfiguration"]["Level"] == "ALL"
     assert props["LoggingConfiguration"]["IncludeExecutionData"] is True

@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from contracts.activity import ActivityEvent
 from services.backend.app import create_app as create_backend
 from services.common.discovery import Discovery
 from services.common.settings import ServiceSettings
@@ -194,6 +195,35 @@ def test_adding_accumulates_up_to_the_line_limit_and_removing_deletes_the_line(w
 
     assert web.delete(f"/cart/items/{TEA}").json["items"] == []
     assert web.delete(f"/cart/items/{TEA}").status_code == 404
+
+
+def test_views_searches_and_cart_adds_each_send_one_activity_event(aws, prefix):
+    """Storefront activity (docs/design.md flow 7): one contract event per action on the discovered queue;
+    nothing for a refused request or without a login."""
+    sqs = aws("sqs")
+    queue = sqs.create_queue(QueueName=f"activity-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    aws("ssm").put_parameter(Name=f"{prefix}/activity-queue-url", Value=queue, Type="String")
+    web = web_client(aws, prefix)  # discovers the queue (the app reads discovery when it starts)
+    assert web.get(f"/products/{TEA}").status_code == 401  # no login, no event
+    login(web)
+    product = web.get(f"/products/{TEA}")
+    assert product.status_code == 200 and product.get_json()["sku"] == TEA
+    found = web.get("/search?q=Stoneware  MUG!")
+    assert found.get_json() == {
+        "query": "stoneware mug",
+        "products": [{"sku": "SKU-MUG-002", "name": "Stoneware mug", "unit_price": 14.0, "currency": "EUR"}],
+    }
+    assert web.post("/cart/items", json={"sku": TEA, "quantity": 2}).status_code == 201
+    assert web.get("/products/SKU-NOPE-999").status_code == 404
+    assert web.get("/search?q=%21%21").status_code == 400
+    assert web.post("/cart/items", json={"sku": TEA, "quantity": 0}).status_code == 400
+    messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+    events = [ActivityEvent.model_validate_json(m["Body"]) for m in messages]
+    assert sorted((e.kind, e.subject, e.customer_id) for e in events) == [
+        ("CartItemAdded", f"PRODUCT#{TEA}", "alice"),
+        ("ProductViewed", f"PRODUCT#{TEA}", "alice"),
+        ("SearchPerformed", "SEARCH#stoneware mug", "alice"),
+    ]
 
 
 def test_an_empty_cart_is_not_an_order(web):

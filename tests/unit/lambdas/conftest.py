@@ -117,6 +117,7 @@ def lambda_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "INVENTORY_TABLE": "inventory",
         "HANDOFF_BUCKET": "handoff",
         "RECOMMENDATIONS_FUNCTION_NAME": "recommendations",
+        "ACTIVITY_STATE_MACHINE_ARN": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:activity-counters",
     }.items():
         monkeypatch.setenv(name, value)
 

@@ -29,6 +29,7 @@ HANDLER_MODULES = (
     "inventory.handlers.ledger",
     "notification.handlers.consumer",
     "analytics.handlers.consumer",
+    "activity.handlers.consumer",
     "handoff.handlers.ingest",
     "recommendations.handlers.side_call",
 )

@@ -25,6 +25,7 @@ STOREFRONT_VARIABLES = {
     "HANDOFF_BUCKET",
     "CANCEL_WINDOW_QUEUE_URL",
     "RECOMMENDATIONS_FUNCTION_NAME",
+    "ACTIVITY_STATE_MACHINE_ARN",
 }
 # `env("NAME")` / `aws.env("NAME")` (plumbing.aws.env: a required variable).
 ENV_READ = re.compile(r"\benv\(\s*\"([A-Z_]+)\"\s*\)")
@@ -55,7 +56,7 @@ FUNCTIONS = design_functions()
 
 
 def test_the_design_table_was_read():
-    assert len(FUNCTIONS) == 12
+    assert len(FUNCTIONS) == 13
     assert (
         "checkout.handlers.tasks",
         list(CHECKOUT_TASKS),
