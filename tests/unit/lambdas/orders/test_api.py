@@ -355,3 +355,16 @@ def test_the_api_validates_post_orders_against_the_contracts_order_request_schem
     assert body["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/OrderRequest"}
     assert components["OrderRequest"] == contract
     assert {name: components[name] for name in definitions} == definitions
+
+
+def test_get_catalog_serves_the_contracts_catalogue_the_web_tier_prices_with(aws, api, lambda_context):
+    from contracts.catalog import CATALOG, Catalog
+    from services.web.catalog import CATALOG as WEB_CATALOG
+
+    response = api.lambda_handler(api_event("GET", "/catalog"), lambda_context)
+
+    assert response["statusCode"] == 200
+    body = response_json(response)
+    assert body == CATALOG.model_dump(mode="json")
+    published = Catalog.model_validate(body)
+    assert {p.sku: p.unit_price for p in published.products} == {s: p.unit_price for s, p in WEB_CATALOG.items()}
