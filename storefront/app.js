@@ -35,7 +35,11 @@ function say(text, kind = "info") {
 }
 const clearMessages = () => messages.replaceChildren();
 
-function show(title, ...content) {
+// Each navigation gets a token; a page that finishes loading after the next navigation renders nothing.
+let active = 0;
+
+function show(token, title, ...content) {
+  if (token !== active) return;
   document.title = `${title} - Loosely coupled tea shop`;
   main.replaceChildren(el("h1", {}, title), ...content);
   main.focus();
@@ -88,7 +92,7 @@ function needSignIn(error, back) {
 
 // --- pages ---------------------------------------------------------------------------------------
 
-async function catalogPage() {
+async function catalogPage(token) {
   catalog = catalog || (await api.getCatalog());
   const cards = catalog.products.map((product) => {
     const quantityId = `qty-${product.sku}`;
@@ -127,10 +131,10 @@ async function catalogPage() {
       form,
     );
   });
-  show("Catalogue", el("ul", { class: "grid", id: "catalog" }, cards));
+  show(token, "Catalogue", el("ul", { class: "grid", id: "catalog" }, cards));
 }
 
-function signInPage(params) {
+function signInPage(params, token) {
   const next = params.get("next") || "#/";
   const form = el(
     "form",
@@ -162,7 +166,7 @@ function signInPage(params) {
     el("button", { type: "submit" }, "Sign in"),
     el("p", { class: "hint" }, "Demo users: alice / wonderland, bob / builder."),
   );
-  show("Sign in", form);
+  show(token, "Sign in", form);
   form.elements.username.focus();
 }
 
@@ -174,7 +178,7 @@ async function setQuantity(item, wanted) {
   return api.addToCart(item.sku, wanted);
 }
 
-async function cartPage() {
+async function cartPage(token = active) {
   let cart;
   try {
     cart = await api.getCart();
@@ -184,7 +188,7 @@ async function cartPage() {
   }
   renderCartCount(cart);
   if (!cart.items.length) {
-    show("Your cart", el("p", { id: "cart-empty" }, "Your cart is empty. ", el("a", { href: "#/" }, "Browse the catalogue.")));
+    show(token, "Your cart", el("p", { id: "cart-empty" }, "Your cart is empty. ", el("a", { href: "#/" }, "Browse the catalogue.")));
     return;
   }
   const rows = cart.items.map((item) => {
@@ -199,7 +203,7 @@ async function cartPage() {
         if (needSignIn(error, "#/cart")) return;
         say(error.message, "error");
       }
-      await cartPage().catch(() => {});
+      await cartPage(active).catch(() => {});
     };
     const row = el(
       "tr",
@@ -221,7 +225,7 @@ async function cartPage() {
             if (needSignIn(error, "#/cart")) return;
             say(error.message, "error");
           }
-          await cartPage();
+          await cartPage(active);
         },
       }, "Remove")),
     );
@@ -244,6 +248,7 @@ async function cartPage() {
     },
   }, "Place order");
   show(
+    token,
     "Your cart",
     el("table", { id: "cart" },
       el("caption", { class: "hint" }, "At most 100 units of a product per order."),
@@ -255,7 +260,7 @@ async function cartPage() {
   );
 }
 
-function orderPage(orderId) {
+function orderPage(orderId, token) {
   const statusLine = el("p", { class: "status-line" }, "Status: ", el("strong", { id: "order-status" }, "RECEIVED"));
   const reasonLine = el("p", { id: "order-reason", hidden: true });
   const steps = el("ol", { class: "steps", "aria-label": "Order progress" }, STEPS.map((s) => el("li", { "data-step": s }, s)));
@@ -278,7 +283,7 @@ function orderPage(orderId) {
       reasonLine.textContent = reason ? `Reason: ${reason}` : "";
     }
   };
-  show(`Order ${orderId.slice(0, 8)}`,
+  show(token, `Order ${orderId.slice(0, 8)}`,
     el("p", {}, "Order number ", el("code", { id: "order-id" }, orderId)),
     statusLine, steps, reasonLine, transport, live,
     el("p", {}, el("a", { href: "#/" }, "Continue shopping")));
@@ -296,6 +301,7 @@ function orderPage(orderId) {
 async function route() {
   stopWatching();
   stopWatching = () => {};
+  const token = ++active;
   const [path, query] = (location.hash.replace(/^#/, "") || "/").split("?");
   const params = new URLSearchParams(query || "");
   for (const link of document.querySelectorAll("[data-nav]")) link.removeAttribute("aria-current");
@@ -303,13 +309,13 @@ async function route() {
   const link = document.querySelector(`[data-nav="${current}"]`);
   if (link) link.setAttribute("aria-current", "page");
   try {
-    if (path === "/") await catalogPage();
-    else if (path === "/signin") signInPage(params);
-    else if (path === "/cart") await cartPage();
-    else if (path.startsWith("/orders/")) orderPage(decodeURIComponent(path.slice("/orders/".length)));
-    else show("Not found", el("p", {}, "No such page. ", el("a", { href: "#/" }, "Back to the catalogue.")));
+    if (path === "/") await catalogPage(token);
+    else if (path === "/signin") signInPage(params, token);
+    else if (path === "/cart") await cartPage(token);
+    else if (path.startsWith("/orders/")) orderPage(decodeURIComponent(path.slice("/orders/".length)), token);
+    else show(token, "Not found", el("p", {}, "No such page. ", el("a", { href: "#/" }, "Back to the catalogue.")));
   } catch (error) {
-    show("Something went wrong", el("p", {}, error.message));
+    show(token, "Something went wrong", el("p", {}, error.message));
   }
 }
 
