@@ -58,7 +58,9 @@ class Page:
         self.wait = WebDriverWait(driver, WAIT_SECONDS)
 
     def open(self, route: str = "") -> None:
+        """Load the page and wait for its first view (the module has run and routed)."""
         self.driver.get(self.url + (f"#{route}" if route else ""))
+        self.find("main h1")
 
     def go(self, route: str) -> None:
         self.driver.execute_script("location.hash = arguments[0]", route)
