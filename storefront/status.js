@@ -35,7 +35,7 @@ export function watchOrder(orderId, session, onStatus, onTransport = () => {}) {
     poll();
   };
 
-  if (session && session.websocketUrl && session.token && "WebSocket" in window) {
+  if (session && session.websocketUrl && session.token && typeof WebSocket !== "undefined") {
     try {
       const separator = session.websocketUrl.includes("?") ? "&" : "?";
       socket = new WebSocket(`${session.websocketUrl}${separator}token=${encodeURIComponent(session.token)}`);
