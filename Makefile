@@ -21,7 +21,7 @@ VENV_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 CLOUD_STAMP := $(CLOUD_VENV)/.installed
 
-.PHONY: help setup toolchain synth lint lint-code audit openapi test test-fast local local-down local-reset deploy diagram bench gameday redrive redis graphviz clean
+.PHONY: help setup toolchain synth lint lint-code audit openapi test test-fast local local-down local-reset deploy diagram bench gameday redrive redis graphviz chromium screenshots clean
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -48,7 +48,12 @@ redis: ## install Debian's redis-server when it is missing
 toolchain: $(VENV_STAMP) $(NODE_STAMP) ## Python venv + Node 22 + CDK CLI
 	@echo "node $$(node --version), cdk $$(cdk --version), $$($(VENV)/bin/python --version)"
 
-setup: toolchain $(CLOUD_STAMP) redis graphviz ## everything: toolchain, local-cloud venv, redis-server, graphviz
+chromium: ## install Debian's chromium and chromium-driver (the browser tests' browser) when missing
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
+setup: toolchain $(CLOUD_STAMP) redis graphviz chromium ## everything: toolchain, local-cloud venv, redis-server, graphviz, chromium
 
 # Extra context for synth and deploy, e.g. CONTEXT="-c certificateArn=arn:aws:acm:..." (production needs it).
 CONTEXT ?=
@@ -127,6 +132,9 @@ redrive: toolchain ## move a DLQ's messages back to their source queue (QUEUE=<n
 GAMEDAY_ARGS ?=
 gameday: setup ## ~1000 orders through the web ALB and the API while 7 faults are injected; docs/gameday.md + .png
 	$(VENV)/bin/python -m scripts.gameday $(GAMEDAY_ARGS)
+
+screenshots: setup ## docs/storefront-{catalog,cart,order}.png from the storefront in headless Chromium (after make local)
+	$(VENV)/bin/python -m scripts.screenshots
 
 clean:
 	rm -rf cdk.out .pytest_cache .build

@@ -18,7 +18,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from localcloud import deploy, runtime, tiers
+from localcloud import deploy, runtime, storefront, tiers
 from localcloud.processes import ManagedProcess
 from localcloud.settings import ROOT, Settings
 
@@ -68,6 +68,7 @@ def up(settings: Settings, say, with_tiers: bool = True) -> UpResult:
     result.servers["redis"] = runtime.ensure_redis(settings, say, runtime.redis_auth_token(settings))
     if with_tiers:
         result.tiers = tiers.bring_up(settings, say)
+        say(f"storefront: {storefront.check_storefront(settings)}")
     # The emulator warms a worker for every function while the deploy and the tiers start; `up` is
     # done when they are warm, so the first orders meet warm functions, as they would on AWS.
     waited = runtime.wait_for_warm_functions(settings, deployed_at, say)
@@ -108,6 +109,10 @@ def status(settings: Settings, say) -> int:
         for _name, tier in sorted(tiers.discover(settings).items()):
             for line in tier_status(settings, tier):
                 say(line)
+        try:
+            say(f"storefront: {storefront.check_storefront(settings)}")
+        except RuntimeError as error:
+            say(f"storefront: {settings.storefront_url} ({error})")
     return 0
 
 
@@ -177,6 +182,10 @@ def report(result: UpResult, outcome, say: Progress) -> str:
     ]
     if outcome is not None:
         lines += outcome.report_lines()
+    lines.append(
+        f"  storefront:  {result.settings.storefront_url}  (open it in a browser: pages from S3 through CloudFront, "
+        "/api/* to the web ALB; demo users alice / wonderland, bob / builder)"
+    )
     lines.append(f"  MiniStack:   {result.settings.endpoint}  (AWS_ENDPOINT_URL for the AWS CLI and SDKs)")
     notes = {"web": "internet-facing; demo login alice / wonderland", "backend": "internal"}
     for name in ("web", "backend"):

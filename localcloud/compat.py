@@ -1,10 +1,12 @@
 """What MiniStack 1.5.33 cannot do for the app's templates, filled in on MiniStack's own APIs.
 
 MiniStack's CloudFormation engine provisions a resource through the handler registered for its type
-in `ministack.services.cloudformation.provisioners._RESOURCE_HANDLERS`. Four kinds of gap:
+in `ministack.services.cloudformation.provisioners._RESOURCE_HANDLERS`. Five kinds of gap:
 - UNSUPPORTED: no handler, so the whole template is rejected ("Unrecognized resource types").
 - NODE_SDK: a CDK custom resource whose Node.js handler needs an AWS SDK client that MiniStack's
   local Node runtime does not stub (and there is no Docker to run the real Lambda image).
+- LAYER_BINARY: a CDK custom resource whose Python handler runs a binary from its Lambda layer
+  (`/opt/awscli/aws`), which MiniStack's local executor does not unpack on the host.
 - PLACEHOLDER: a handler exists but only returns an id, so the behaviour the template asks for is
   missing (an API that validates nothing).
 - PARTIAL: a handler exists but refuses one property the app uses; the shim handles that case and
@@ -27,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from localcloud import lambda_pool, supervisor
+from localcloud import cdn, lambda_pool, supervisor
 
 Handler = dict[str, Any]
 
@@ -36,6 +38,9 @@ UNSUPPORTED = "unsupported"  # MiniStack has no handler: the template is rejecte
 NODE_SDK = "node-sdk"  # a CDK custom resource whose Node.js handler needs an SDK client MiniStack lacks
 PLACEHOLDER = "placeholder"  # MiniStack's handler returns an id but does not create what the API would
 PARTIAL = "partial"  # MiniStack's handler rejects a property the app uses; the rest stays native
+# A CDK custom resource whose Python handler runs a binary of its Lambda layer (/opt/...): MiniStack's local
+# executor runs handlers on the host, where no layer is unpacked at /opt.
+LAYER_BINARY = "layer-binary"
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,8 @@ class Shim:
     # NODE_SDK: the AWS SDK v3 module the custom resource's handler needs. MiniStack runs Node.js
     # handlers with stub SDK clients; once it has a stub for this module the real handler can run.
     sdk_module: str | None = None
+    # LAYER_BINARY: the path the handler runs, which its layer provides on AWS.
+    layer_binary: str | None = None
 
 
 SHIMS: tuple[Shim, ...] = (
@@ -88,6 +95,17 @@ SHIMS: tuple[Shim, ...] = (
         "shim revokes the same rules in MiniStack's EC2 in-process.",
         gap=NODE_SDK,
         sdk_module="@aws-sdk/client-ec2",
+    ),
+    Shim(
+        "Custom::CDKBucketDeployment",
+        "CDK's BucketDeployment copies the storefront's pages and the diagrams into the assets bucket. Its "
+        "Python handler runs the AWS CLI from its layer (/opt/awscli/aws), which MiniStack's local executor "
+        "does not unpack; the shim does what the handler does in-process: unzips each source asset from the "
+        "bootstrap bucket into the destination prefix (content types from the file names, Exclude honoured), "
+        "prunes what the sources no longer hold, and leaves the objects on delete (RetainOnDelete). The "
+        "invalidation is skipped: MiniStack's CloudFront caches nothing.",
+        gap=LAYER_BINARY,
+        layer_binary="/opt/awscli/aws",
     ),
     Shim(
         "AWS::ApiGateway::RequestValidator",
@@ -320,6 +338,56 @@ def _restrict_default_security_group() -> Handler:
     return {"create": create, "update": update, "delete": delete}
 
 
+def _bucket_deployment() -> Handler:
+    import fnmatch
+    import io
+    import mimetypes
+    import zipfile
+
+    def s3_module() -> Any:
+        from ministack.services import s3
+
+        return s3
+
+    def excluded(key: str, patterns: list[str], includes: list[str]) -> bool:
+        return any(fnmatch.fnmatch(key, p) for p in patterns) and not any(fnmatch.fnmatch(key, p) for p in includes)
+
+    def create(logical_id: str, props: dict, stack_name: str):
+        s3 = s3_module()
+        bucket, prefix = props["DestinationBucketName"], props.get("DestinationBucketKeyPrefix", "")
+        exclude, include = list(props.get("Exclude", [])), list(props.get("Include", []))
+        written: set[str] = set()
+        for source_bucket, source_key in zip(props["SourceBucketNames"], props["SourceObjectKeys"], strict=True):
+            data = s3._get_object_data(source_bucket, source_key)
+            if data is None:
+                raise ValueError(f"BucketDeployment source s3://{source_bucket}/{source_key} not found")
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                for member in archive.infolist():
+                    if member.is_dir() or excluded(member.filename, exclude, include):
+                        continue
+                    content_type = mimetypes.guess_type(member.filename)[0] or "application/octet-stream"
+                    status, _headers, body = s3._put_object(
+                        bucket, prefix + member.filename, archive.read(member), {"content-type": content_type}
+                    )
+                    if status >= 300:
+                        raise ValueError(f"BucketDeployment PutObject {prefix}{member.filename}: {body!r}")
+                    written.add(prefix + member.filename)
+        if props.get("Prune", True) in (True, "true"):
+            for key in list(s3._buckets.get(bucket, {}).get("objects", {})):
+                if key.startswith(prefix) and key not in written and not excluded(key[len(prefix) :], exclude, include):
+                    s3._delete_object(bucket, key)
+        return f"aws.cdk.s3deployment.{logical_id}", {"SourceObjectKeys": sorted(written)}
+
+    def update(physical_id: str, old_props: dict, new_props: dict, stack_name: str):
+        _new_id, attributes = create(physical_id.removeprefix("aws.cdk.s3deployment."), new_props, stack_name)
+        return physical_id, attributes
+
+    def delete(physical_id: str, props: dict):
+        pass  # RetainOnDelete (CDK's default): the objects stay, as the bucket's versioning would keep them
+
+    return {"create": create, "update": update, "delete": delete}
+
+
 def _request_validator() -> Handler:
     def create(logical_id: str, props: dict, stack_name: str):
         from ministack.services import apigateway_v1
@@ -417,6 +485,7 @@ _FACTORIES: dict[str, Callable[[Handler | None], Handler]] = {
     "AWS::CloudWatch::Alarm": lambda native: _alarm_with_metric_math(native),
     "AWS::WAFv2::WebACLAssociation": lambda native: _web_acl_association(),
     "Custom::VpcRestrictDefaultSG": lambda native: _restrict_default_security_group(),
+    "Custom::CDKBucketDeployment": lambda native: _bucket_deployment(),
     "AWS::WAFv2::LoggingConfiguration": lambda native: _waf_logging_configuration(),
     "AWS::EC2::SecurityGroupIngress": lambda native: _sg_rule("ingress"),
     "AWS::EC2::SecurityGroupEgress": lambda native: _sg_rule("egress"),
@@ -445,6 +514,7 @@ API_VALIDATION_ERROR_STRING = "API Gateway $context.error.validationErrorString"
 LAMBDA_WORKER_POOL = "Lambda workers: bounded cold starts, warm workers first"
 TARGET_HEALTH = "ALB target health checks and routing to healthy targets"
 AUTO_SCALING = "Auto Scaling groups run real instances, replace unhealthy ones, track targets"
+S3_ORIGIN_TLS = cdn.S3_ORIGIN_TLS
 RUNTIME_PATCHES = (
     LAMBDA_ERROR_TYPE,
     ALB_TARGET_PORT,
@@ -452,6 +522,7 @@ RUNTIME_PATCHES = (
     LAMBDA_WORKER_POOL,
     TARGET_HEALTH,
     AUTO_SCALING,
+    S3_ORIGIN_TLS,
 )
 
 
@@ -808,6 +879,7 @@ def install_runtime_patches() -> list[str]:
     _patch_api_validation_error_string()
     lambda_pool.install()
     supervisor.install()  # TARGET_HEALTH and AUTO_SCALING: one control loop
+    cdn.patch_s3_origin_tls()
     return list(RUNTIME_PATCHES)
 
 
@@ -822,7 +894,7 @@ def install() -> list[str]:
     installed = []
     for shim in SHIMS:
         native = _RESOURCE_HANDLERS.get(shim.resource_type)
-        if shim.gap in (UNSUPPORTED, NODE_SDK) and native is not None:
+        if shim.gap in (UNSUPPORTED, NODE_SDK, LAYER_BINARY) and native is not None:
             continue
         _RESOURCE_HANDLERS[shim.resource_type] = _FACTORIES[shim.resource_type](native)
         installed.append(shim.resource_type)

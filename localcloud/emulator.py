@@ -44,13 +44,16 @@ def main() -> None:
         os.environ.get("LOCALCLOUD_REDIS_HOST", "127.0.0.1"),
         int(os.environ.get("LOCALCLOUD_REDIS_PORT", "6379")),
     )
-    from localcloud import compat
+    from localcloud import cdn, compat
 
     installed = compat.install()
     patched = compat.install_runtime_patches()
+    viewer_port = int(os.environ.get("LOCALCLOUD_STOREFRONT_PORT", cdn.DEFAULT_VIEWER_PORT))
+    cdn.install_viewer(viewer_port)
     logging.basicConfig(level=logging.WARNING)
     print(f"localcloud: compatibility shims installed: {', '.join(installed) or 'none'}", flush=True)
     print(f"localcloud: runtime patches installed: {', '.join(patched)}", flush=True)
+    print(f"localcloud: storefront viewer endpoint on 127.0.0.1:{viewer_port}", flush=True)
 
     from ministack.app import main as serve
 

@@ -206,7 +206,7 @@ def wait_for_warm_functions(settings: Settings, since: float, say, timeout: floa
 def _launcher_fingerprint() -> str:
     """Hash of the launcher and its shims: an emulator of ours started from other code is restarted."""
     digest = hashlib.sha256()
-    for module in ("compat.py", "emulator.py", "lambda_pool.py", "supervisor.py", "health.py", "scaling.py"):
+    for module in ("compat.py", "emulator.py", "lambda_pool.py", "supervisor.py", "health.py", "scaling.py", "cdn.py"):
         digest.update((Path(__file__).parent / module).read_bytes())
     return digest.hexdigest()
 
@@ -258,6 +258,7 @@ def ensure_emulator(settings: Settings, say) -> str:
         "LOCALCLOUD_PORT": str(settings.port),
         "LOCALCLOUD_REDIS_HOST": settings.host,
         "LOCALCLOUD_REDIS_PORT": str(settings.redis_port),
+        "LOCALCLOUD_STOREFRONT_PORT": str(settings.storefront_port),
         "PYTHONDONTWRITEBYTECODE": "1",
         "LOCALCLOUD_LAMBDA_POOL_STATUS": str(lambda_pool_status_file(settings)),
         # State survives a graceful stop (saved on SIGTERM, restored at start): records of every service,

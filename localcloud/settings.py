@@ -1,7 +1,8 @@
 """Where the local cloud lives: ports, paths, credentials and the environment its clients get.
 
-Everything binds 127.0.0.1. Override a port with LOCALCLOUD_PORT (MiniStack, default 4566) or
-LOCALCLOUD_REDIS_PORT (default 6379).
+Everything binds 127.0.0.1. Override a port with LOCALCLOUD_PORT (MiniStack, default 4566),
+LOCALCLOUD_REDIS_PORT (default 6379) or LOCALCLOUD_STOREFRONT_PORT (the storefront's viewer endpoint,
+default 8480).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 4566
     redis_port: int = 6379
+    # The storefront's address: the emulator's viewer endpoint for the CloudFront distribution (localcloud/cdn.py).
+    storefront_port: int = 8480
     state_dir: Path = STATE_DIR
     # Per-step time limits (seconds): nothing waits forever.
     start_timeout: float = 60.0
@@ -37,11 +40,16 @@ class Settings:
         return cls(
             port=int(os.environ.get("LOCALCLOUD_PORT", 4566)),
             redis_port=int(os.environ.get("LOCALCLOUD_REDIS_PORT", 6379)),
+            storefront_port=int(os.environ.get("LOCALCLOUD_STOREFRONT_PORT", 8480)),
         )
 
     @property
     def endpoint(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def storefront_url(self) -> str:
+        return f"http://{self.host}:{self.storefront_port}/"
 
     @property
     def cdk_out(self) -> Path:

@@ -1,6 +1,8 @@
 """Client side of the deployed storefront: where its public entry points are, and an HTTP client.
 
 Entry points on the local cloud (MiniStack's path-style addressing, no DNS needed):
+- storefront:   http://127.0.0.1:8480/  (the CloudFront distribution's viewer endpoint, localcloud/cdn.py:
+                pages from S3, the web tier's routes under /api/*)
 - web ALB:      http://127.0.0.1:4566/_alb/<load balancer name>/...
 - REST API:     http://127.0.0.1:4566/_aws/execute-api/<api id>/<stage>/...  (header x-api-key)
 The API key value is read with `apigateway get-api-key --include-value`, as a client of the real
@@ -183,6 +185,24 @@ def back_office_client(settings: Settings, deployed: Deployed) -> SignedHttpClie
     issued = settings.client("sts").assume_role(RoleArn=role_arn, RoleSessionName="back-office")["Credentials"]
     credentials = Credentials(issued["AccessKeyId"], issued["SecretAccessKey"], issued["SessionToken"])
     return SignedHttpClient(local_api_url(settings, deployed.parameter("api-url")), credentials, REGION)
+
+
+def storefront_client(settings: Settings) -> HttpClient:
+    """A browser on the storefront's address (the CloudFront distribution's viewer endpoint): the web
+    tier's routes under /api, same origin as the pages."""
+    return HttpClient(f"{settings.storefront_url}api")
+
+
+def check_storefront(settings: Settings) -> str:
+    """The storefront's URL once its page and the catalogue answer through CloudFront; RuntimeError if not."""
+    client = HttpClient(settings.storefront_url.rstrip("/"))
+    page = client.get("/", headers={"Accept": "text/html"})
+    if page.status != 200 or "<html" not in str(page.body):
+        raise RuntimeError(f"GET {settings.storefront_url} answered {page.status}: {str(page.body)[:200]}")
+    catalog = client.get("/api/catalog")
+    if catalog.status != 200 or not (catalog.body or {}).get("products"):
+        raise RuntimeError(f"GET {settings.storefront_url}api/catalog answered {catalog.status}: {catalog.body!r}")
+    return f"{settings.storefront_url} (index.html from S3, {len(catalog.body['products'])} products from /api/catalog)"
 
 
 def web_client(settings: Settings, load_balancer_name: str) -> HttpClient:

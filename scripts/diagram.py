@@ -79,6 +79,7 @@ PRINCIPAL_TYPES = {
 # matched on the construct path or, when path metadata is off, on the logical id.
 CDK_INTERNAL = re.compile(
     r"Custom::|CustomResourceProvider|AWS679f53fac002430cb0da5b7982bd2287|LogRetention|BucketNotificationsHandler"
+    r"|CustomCDKBucketDeployment"
 )
 INTERNET = "internet"
 # CDK appends an 8-character hash to logical ids.

@@ -36,6 +36,9 @@ from stacks.nag import acknowledge, acknowledge_topic_key_grant, iam5_resource_f
 from stacks.stage_defaults import log_encryption_key, log_retention, removal_policy, shared_function_props
 
 STAGE_NAME = "v1"
+# The one cached method (stage method settings key: resource path + HTTP method).
+CATALOG_METHOD = "/catalog/GET"
+
 # The recommendations side call (seed 003, asynchronous operations): POST /orders fires it and answers.
 # One retry absorbs a blip; a signal still not recorded after 10 minutes is stale for "also bought"
 # lists, so it goes to the on-failure queue (alarmed) to be inspected and replayed, not retried for
@@ -159,7 +162,7 @@ class ApiStack(Stack):
             props=PowertoolsFunctionProps(
                 handler="orders.handlers.api.lambda_handler",
                 service_name="orders-api",
-                description="Places, reads, cancels and checks out orders",
+                description="Places, reads, cancels and checks out orders; lists the catalogue",
                 environment={
                     "ORDER_EVENTS_TOPIC_ARN": topic.topic_arn,
                     "ORDERS_TABLE": orders_table.table_name,
@@ -253,6 +256,24 @@ class ApiStack(Stack):
                 # Stage-wide method throttling: the ceiling for all keys together, above any usage plan.
                 throttling_rate_limit=config.api_rate_limit,
                 throttling_burst_limit=config.api_burst_limit,
+                # A cache cluster for the stage, used by GET /catalog only (seed 004: caching reduces the
+                # calls made to the backend); every other method stays uncached (`/*/*` below).
+                cache_cluster_enabled=True,
+                cache_cluster_size=config.api_cache_size_gb,
+                caching_enabled=False,
+                method_options={
+                    CATALOG_METHOD: apigw.MethodDeploymentOptions(
+                        caching_enabled=True,
+                        cache_ttl=Duration.seconds(config.catalog_cache_ttl_seconds),
+                        cache_data_encrypted=True,
+                        # Same logging and throttling as the stage's other methods.
+                        metrics_enabled=True,
+                        logging_level=apigw.MethodLoggingLevel.ERROR,
+                        data_trace_enabled=False,
+                        throttling_rate_limit=config.api_rate_limit,
+                        throttling_burst_limit=config.api_burst_limit,
+                    )
+                },
             ),
         )
         self._cloudwatch_logging_role(api)
@@ -339,6 +360,9 @@ class ApiStack(Stack):
             "BodyAndParameters", validate_request_body=True, validate_request_parameters=True
         )
         body_only = api.add_request_validator("Body", validate_request_body=True, validate_request_parameters=False)
+
+        # The catalogue: an API key like the order routes; answered from the stage cache (deploy options).
+        api.root.add_resource("catalog").add_method("GET", orders)
 
         order_collection = api.root.add_resource("orders")
         order_collection.add_method(

@@ -24,6 +24,7 @@ from stacks.network_stack import NetworkStack
 from stacks.observability_stack import ObservabilityStack, monitored_system_of
 from stacks.processing_stack import ProcessingStack
 from stacks.sessions_stack import SessionsStack
+from stacks.storefront_stack import StorefrontOrigins, StorefrontStack
 from stacks.tier_stacks import BackendTierStack, WebTierStack
 from stacks.workflow_stack import WorkflowStack
 
@@ -165,6 +166,19 @@ def build_app(app: cdk.App, config: StageConfig | None = None) -> StorefrontApp:
             else None
         ),
         **common("edge"),
+    )
+    # --- the pages and the CloudFront distribution in front of them and of the web tier ----------
+    s["storefront"] = StorefrontStack(
+        app,
+        "Storefront",
+        origins_of=StorefrontOrigins(
+            assets_bucket=data.assets_bucket,
+            web_load_balancer=web.load_balancer,
+            log_bucket=data.access_logs_bucket,
+        ),
+        web_acl_arn=edge.cdn_web_acl.attr_arn if edge.cdn_web_acl else None,
+        log_key=log_key,
+        **common("storefront"),
     )
     s["observability"] = ObservabilityStack(
         app,

@@ -198,6 +198,10 @@ class StageConfig(BaseModel):
     partner_rate_limit: PositiveInt = 10
     partner_burst_limit: PositiveInt = 20
     partner_quota_per_day: PositiveInt = 20_000
+    # GET /catalog is cached at the stage (the only cached method; API Gateway keeps entries 0-3600 s).
+    catalog_cache_ttl_seconds: Annotated[int, Field(ge=1, le=3600)] = 300
+    # The stage's cache cluster in GB (API Gateway's sizes); billed per hour while the stage exists.
+    api_cache_size_gb: Literal["0.5", "1.6", "6.1", "13.5", "28.4", "58.2", "118", "237"] = "0.5"
 
     # --- Lambda --------------------------------------------------------------------------------
     # The local cloud runs Python Lambdas with its own interpreter (3.11), so the `local` profile

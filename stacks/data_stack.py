@@ -37,6 +37,28 @@ NOTIFICATIONS_HANDLER_ID = "BucketNotificationsHandler050a0587b7544547bf325f094a
 NONCURRENT_DAYS = {"access-logs": 30, "assets": 30, "handoff": 7, "media": 30}
 
 
+def assets_read_by_cloudfront(stack: Stack, bucket: s3.IBucket) -> iam.PolicyStatement:
+    """CloudFront's origin access control may read the pages, for a distribution of this account only.
+
+    The storefront's distribution (stacks/storefront_stack.py) is deployed after this stack, so its id
+    cannot be named here without a cycle: the condition admits this account's distributions instead.
+    The objects are public web pages; nothing else in the account can read them through CloudFront
+    without a distribution of its own, which only this account can create."""
+    return iam.PolicyStatement(
+        sid="CloudFrontOriginAccessControlReads",
+        principals=[iam.ServicePrincipal("cloudfront.amazonaws.com")],
+        actions=["s3:GetObject"],
+        resources=[bucket.arn_for_objects("*")],
+        conditions={
+            "ArnLike": {
+                "AWS:SourceArn": stack.format_arn(
+                    service="cloudfront", region="", resource="distribution", resource_name="*"
+                )
+            }
+        },
+    )
+
+
 def standard_table(
     scope: Construct,
     construct_id: str,
@@ -132,6 +154,7 @@ class DataStack(Stack):
 
         # Static web assets live outside the instances (seed 002: "stored externally, such as on S3").
         self.assets_bucket = bucket("AssetsBucket", "assets/", NONCURRENT_DAYS["assets"], [])
+        self.assets_bucket.add_to_resource_policy(assets_read_by_cloudfront(self, self.assets_bucket))
         # Producers write, the consumer lists/gets/deletes (seed 003); objects left behind expire.
         self.handoff_bucket = bucket(
             "HandoffBucket",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import ArnFormat, CfnOutput, Stack
+from aws_cdk import ArnFormat, CfnOutput, Stack, Token
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_kms as kms
@@ -33,6 +33,8 @@ MANAGED_RULE_GROUPS = (
 RATE_RULE_NAME = "RateLimitPerIp"
 # Headers that carry credentials or session ids never reach the WAF logs.
 REDACTED_HEADERS = ("authorization", "cookie", "x-api-key")
+# The one region where a CLOUDFRONT-scope web ACL can be created.
+CLOUDFRONT_ACL_REGION = "us-east-1"
 
 
 @dataclass(frozen=True)
@@ -67,23 +69,35 @@ class EdgeStack(Stack):
         """`protected_resources` maps a short name (for logical ids) to the ARN of a regional resource.
         `storefront_alias`: the stage's domain (Domain stack) and the web ALB it names."""
         super().__init__(scope, construct_id, **kwargs)
-        self.web_acl = wafv2.CfnWebACL(
+        self.web_acl = self._web_acl(config, "WebAcl", "REGIONAL", config.stack_name("edge"))
+        for name, arn in protected_resources.items():
+            wafv2.CfnWebACLAssociation(self, f"{name}Association", resource_arn=arn, web_acl_arn=self.web_acl.attr_arn)
+        self.log_group = self._logging(config, log_key, self.web_acl, "WafLogs", "WafLogging", "edge")
+        CfnOutput(self, "WebAclArn", value=self.web_acl.attr_arn)
+        # CloudFront takes only a CLOUDFRONT-scope web ACL, and that exists in us-east-1 only. Where this
+        # stack deploys there, the storefront's distribution gets one with the same rules; elsewhere (or
+        # where the region is only known at deploy time) it has none: its /api/* requests still pass the
+        # regional ACL on the web ALB, the static pages are filtered by nothing (README, honest gaps).
+        self.cdn_web_acl: wafv2.CfnWebACL | None = None
+        if not Token.is_unresolved(self.region) and self.region == CLOUDFRONT_ACL_REGION:
+            self.cdn_web_acl = self._web_acl(config, "CdnWebAcl", "CLOUDFRONT", config.stack_name("cdn"))
+            self._logging(config, log_key, self.cdn_web_acl, "CdnWafLogs", "CdnWafLogging", "cdn")
+            CfnOutput(self, "CdnWebAclArn", value=self.cdn_web_acl.attr_arn)
+        if storefront_alias is not None:
+            self._alias(storefront_alias)
+
+    def _web_acl(self, config: StageConfig, construct_id: str, scope: str, name: str) -> wafv2.CfnWebACL:
+        return wafv2.CfnWebACL(
             self,
-            "WebAcl",
-            name=config.stack_name("edge"),
+            construct_id,
+            name=name,
             description="Storefront edge: managed rule groups plus a per-IP rate limit",
-            scope="REGIONAL",
+            scope=scope,
             default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
-            visibility_config=_visibility(config.stack_name("edge")),
+            visibility_config=_visibility(name),
             rules=[self._rate_rule(config.waf_rate_limit_per_5min)]
             + [self._managed_rule(priority, name) for priority, name in enumerate(MANAGED_RULE_GROUPS, start=1)],
         )
-        for name, arn in protected_resources.items():
-            wafv2.CfnWebACLAssociation(self, f"{name}Association", resource_arn=arn, web_acl_arn=self.web_acl.attr_arn)
-        self._logging(config, log_key)
-        CfnOutput(self, "WebAclArn", value=self.web_acl.attr_arn)
-        if storefront_alias is not None:
-            self._alias(storefront_alias)
 
     def _alias(self, alias: StorefrontAlias) -> None:
         """Route 53 answers for the storefront's name with the web ALB's addresses (an alias record: no
@@ -126,12 +140,20 @@ class EdgeStack(Stack):
             visibility_config=_visibility(name),
         )
 
-    def _logging(self, config: StageConfig, log_key: kms.IKey | None) -> None:
+    def _logging(
+        self,
+        config: StageConfig,
+        log_key: kms.IKey | None,
+        acl: wafv2.CfnWebACL,
+        group_id: str,
+        config_id: str,
+        part: str,
+    ) -> logs.LogGroup:
         # WAF delivers only to log groups whose name starts with `aws-waf-logs-`.
-        log_group_name = f"aws-waf-logs-{config.stack_name('edge')}"
-        self.log_group = logs.LogGroup(
+        log_group_name = f"aws-waf-logs-{config.stack_name(part)}"
+        log_group = logs.LogGroup(
             self,
-            "WafLogs",
+            group_id,
             log_group_name=log_group_name,
             retention=log_retention(config.log_retention_days),
             removal_policy=removal_policy(config),
@@ -143,15 +165,16 @@ class EdgeStack(Stack):
         )
         logging_config = wafv2.CfnLoggingConfiguration(
             self,
-            "WafLogging",
-            resource_arn=self.web_acl.attr_arn,
+            config_id,
+            resource_arn=acl.attr_arn,
             log_destination_configs=[log_group_arn],
             redacted_fields=[
                 wafv2.CfnLoggingConfiguration.FieldToMatchProperty(single_header={"Name": header})
                 for header in REDACTED_HEADERS
             ],
         )
-        logging_config.node.add_dependency(self.log_group)
+        logging_config.node.add_dependency(log_group)
+        return log_group
 
 
 def internet_facing_resources(

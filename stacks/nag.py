@@ -48,6 +48,14 @@ def acknowledge(construct: IConstruct, rule: str, reason: str) -> None:
     cdk.Validations.of(construct).acknowledge(cdk.Acknowledgment(id=acknowledgement_id(rule), reason=reason))
 
 
+def acknowledge_cdk_warning(construct: IConstruct, warning: str, reason: str) -> None:
+    """Acknowledge one of CDK's own warnings (`@aws-cdk/<module>:<id>`) on a construct and its children:
+    unacknowledged, it fails the synth's validation like a rule pack's finding."""
+    if len(reason.strip()) < 20:
+        raise ValueError(f"{warning}: give a real reason for acknowledging this warning")
+    cdk.Annotations.of(construct).acknowledge_warning(warning, reason)
+
+
 # --- wildcard resources (AwsSolutions-IAM5) ------------------------------------------------------
 
 
@@ -130,3 +138,54 @@ def acknowledge_older_runtime(function: IConstruct, runtime: lambda_.Runtime, re
     if runtime.name != latest_python_runtime().name:
         acknowledge(function, "AwsSolutions-L1", reason)
         acknowledge(function, "Serverless::Serverless-LambdaLatestVersion", reason)
+
+
+# --- CDK's own handlers (BucketDeployment) ----------------------------------------------------------
+
+
+@jsii.implements(IValidation)
+class _AcknowledgeWildcardResourcesOnceResolved:
+    """Acknowledges an IAM5 resource finding for every wildcard resource of `policy`'s statements, in
+    the final form of its cross-stack references (known only when the tree is validated)."""
+
+    def __init__(self, policy: IConstruct, reason: str) -> None:
+        self.policy, self.reason = policy, reason
+
+    def validate(self) -> list[str]:
+        document = Stack.of(self.policy).resolve(self.policy.node.find_child("Resource").policy_document)  # type: ignore[attr-defined]
+        for statement in document.get("Statement", []):
+            resources = statement.get("Resource", [])
+            for resource in resources if isinstance(resources, list) else [resources]:
+                if "*" in json.dumps(resource):
+                    acknowledge(self.policy, iam5_resource_finding(self.policy, resource), self.reason)
+        return []
+
+
+def acknowledge_bucket_deployment_handler(stack: Stack, reason: str) -> None:
+    """The findings on aws-cdk-lib's BucketDeployment handler (one singleton function per stack and
+    memory size), whose code, runtime and role CDK owns. `reason` says what the deployments copy where."""
+    handlers = [child for child in stack.node.children if child.node.id.startswith("Custom::CDKBucketDeployment")]
+    if not handlers:
+        raise ValueError(f"{stack.node.path}: no BucketDeployment handler to acknowledge")
+    why = (
+        f"aws-cdk-lib's BucketDeployment handler ({reason}): CDK owns its code, runtime and role, which copies the "
+        "asset zips from the bootstrap bucket and syncs them (s3:GetObject*/List*/DeleteObject*/Abort*) into the "
+        "destination bucket, then invalidates the distribution; it runs once per deploy, synchronously under "
+        "CloudFormation, which reports a failure (no DLQ, no tracing needed)."
+    )
+    for handler in handlers:
+        for rule in (
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+            "AwsSolutions-IAM5[Action::s3:GetBucket*]",
+            "AwsSolutions-IAM5[Action::s3:GetObject*]",
+            "AwsSolutions-IAM5[Action::s3:List*]",
+            "AwsSolutions-IAM5[Action::s3:Abort*]",
+            "AwsSolutions-IAM5[Action::s3:DeleteObject*]",
+            "AwsSolutions-L1",
+            "Serverless-LambdaLatestVersion",
+            "Serverless-LambdaDLQ",
+            "Serverless-LambdaTracing",
+        ):
+            acknowledge(handler, rule, why)
+        policy = handler.node.find_child("ServiceRole").node.find_child("DefaultPolicy")
+        policy.node.add_validation(_AcknowledgeWildcardResourcesOnceResolved(policy, why))

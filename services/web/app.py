@@ -20,10 +20,12 @@ from typing import Any, cast
 from flask import Flask, jsonify, request, session
 from flask_session.base import ServerSideSession, ServerSideSessionInterface
 from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from contracts import limits
 from contracts.activity import CART_ITEM_ADDED, PRODUCT_VIEWED, SEARCH_PERFORMED, normalise_query
+from contracts.catalog import CATALOG as PUBLISHED_CATALOG
 from contracts.orders import OrderItem, OrderRequest
 from services.common.discovery import Discovery
 from services.common.observability import install_request_hooks
@@ -39,6 +41,9 @@ from services.web.store import RedisStore, SessionStore, open_store
 logger = logging.getLogger("web")
 CURRENCY = limits.DEFAULT_CURRENCY
 _ORDER_ID = re.compile(r"^[0-9a-f-]{36}$")
+# The prefix the storefront's CDN routes to this tier (stacks/storefront_stack.py); the routes answer
+# with and without it.
+API_PREFIX = "/api"
 
 
 def _error(http_status: int, message: str, **extra: Any):
@@ -69,6 +74,9 @@ def create_app(
     app = Flask("web")
     # One proxy hop (the ALB): trust its X-Forwarded-For/-Proto so request.is_secure reflects HTTPS.
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
+    # Every route answers under /api too: CloudFront sends /api/* to this tier and everything else to the
+    # pages in S3, so the pages and their calls are one origin (no CORS).
+    app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {API_PREFIX: app.wsgi_app})  # type: ignore[method-assign]
     discovery = discovery or Discovery(settings.discovery_prefix, ttl_seconds=settings.discovery_ttl_seconds)
     if store is None:
         store = RedisStore(redis_provider) if redis_provider else open_store(discovery, redis_tls=settings.redis_tls)
@@ -125,7 +133,7 @@ def create_app(
 
     @app.before_request
     def _require_login():
-        if request.endpoint in {"health", "login", "logout"} or request.endpoint is None:
+        if request.endpoint in {"health", "login", "logout", "catalog"} or request.endpoint is None:
             return None
         if current_user() is None:
             return _error(401, "login required")
@@ -144,6 +152,14 @@ def create_app(
                 "service": "web",
             }
         )
+
+    @app.get("/catalog")
+    def catalog():
+        # The contract's catalogue, the one GET /catalog of the REST API serves; public, like a shop window.
+        response = jsonify(PUBLISHED_CATALOG.model_dump(mode="json"))
+        response.cache_control.public = True
+        response.cache_control.max_age = 60
+        return response
 
     @app.post("/login")
     def login():

@@ -1,5 +1,5 @@
-"""Demo users and products. A real storefront would use an identity provider and a catalogue service;
-the point here is that the web tier holds no state of its own, so these are constants.
+"""Demo users, and the catalogue the web tier prices carts with. A real storefront would use an identity
+provider; the point here is that the web tier holds no state of its own, so these are constants.
 
 Demo credentials: alice / wonderland, bob / builder. Only salted scrypt hashes
 are kept (werkzeug.security), never the passwords.
@@ -7,10 +7,9 @@ are kept (werkzeug.security), never the passwords.
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import NamedTuple
-
 from werkzeug.security import check_password_hash
+
+from contracts.catalog import BY_SKU, Product
 
 DEMO_USERS: dict[str, str] = {
     "alice": "scrypt:32768:8:1$QZ5v5EKQs0nZ9Kbd$7cdc9bbcb720b5b2d177fc1ef00d2178771365ad6d532412d2fcc188191f5eeb67417fb21da5ea93c02b319a2dd05317eafebb9caf58ec8d3624c238fe1b3c07",
@@ -32,18 +31,5 @@ def authenticate(username: object, password: object) -> str | None:
     return username if check_password_hash(stored, password) else None
 
 
-class Product(NamedTuple):
-    sku: str
-    name: str
-    unit_price: Decimal
-
-
-CATALOG: dict[str, Product] = {
-    p.sku: p
-    for p in (
-        Product("SKU-TEA-001", "Sencha green tea, 100 g", Decimal("8.50")),
-        Product("SKU-MUG-002", "Stoneware mug", Decimal("14.00")),
-        Product("SKU-POT-003", "Cast-iron teapot", Decimal("49.90")),
-        Product("SKU-KET-004", "Gooseneck kettle", Decimal("89.00")),
-    )
-}
+# The catalogue is the contract's (contracts/catalog.py): the REST API's `GET /catalog` serves the same one.
+CATALOG: dict[str, Product] = BY_SKU

@@ -41,3 +41,16 @@ def store(cloud: Harness) -> Harness:
     cloud.resume_all_consumers()
     cloud.wait_until_drained()
     return cloud
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The browser tests' step timings (tests/e2e/test_browser.py), when any ran."""
+    from tests.e2e.browser import TIMINGS
+
+    if not TIMINGS:
+        return
+    terminalreporter.write_line("")
+    terminalreporter.write_line("browser test timings (s):")
+    for test, step, seconds in TIMINGS:
+        terminalreporter.write_line(f"  {test:<42} {step:<44} {seconds:6.2f}")
+    terminalreporter.write_line(f"  {'all steps':<87} {sum(s for _t, _n, s in TIMINGS):6.2f}")

@@ -11,6 +11,7 @@ from contracts.api import IDEMPOTENCY_HEADER
 from tests.infra.test_processing import actions_of, cross_stack_target, logical_id, resources, statements
 
 ROUTES = {
+    ("GET", "/catalog"),
     ("POST", "/orders"),
     ("GET", "/orders/{order_id}"),
     ("DELETE", "/orders/{order_id}"),
@@ -211,6 +212,26 @@ def test_stage_is_traced_throttled_and_access_logged_as_json(sandbox, api):
     assert defaults["LoggingLevel"] in {"ERROR", "INFO"} and defaults["DataTraceEnabled"] is False
     (account,) = resources(api, "AWS::ApiGateway::Account").values()
     assert "CloudWatchRoleArn" in account["Properties"]
+
+
+@pytest.mark.parametrize("stage", ["sandbox", "production", "local"])
+def test_only_get_catalog_is_cached_with_the_stage_ttl_and_encrypted(stage, request):
+    """MiniStack drops CacheClusterEnabled and caches nothing: these settings are proven here only."""
+    synthesized = request.getfixturevalue(stage)
+    template, config = synthesized.templates["api"], synthesized.app.config
+    (stage_resource,) = resources(template, "AWS::ApiGateway::Stage").values()
+    props = stage_resource["Properties"]
+    assert props["CacheClusterEnabled"] is True
+    assert props["CacheClusterSize"] == config.api_cache_size_gb
+    settings = {(m["ResourcePath"], m["HttpMethod"]): m for m in props["MethodSettings"]}
+    assert settings[("/*", "*")]["CachingEnabled"] is False  # every other method: no cache
+    catalog = settings[("/~1catalog", "GET")]
+    assert catalog["CachingEnabled"] is True
+    assert catalog["CacheTtlInSeconds"] == config.catalog_cache_ttl_seconds
+    assert catalog["CacheDataEncrypted"] is True
+    assert catalog["ThrottlingRateLimit"] == config.api_rate_limit  # the method keeps the stage's throttle
+    assert [key for key, m in settings.items() if m.get("CachingEnabled")] == [("/~1catalog", "GET")]
+    assert ("GET", "/catalog") in methods(template)
 
 
 @pytest.mark.parametrize("stage, endpoint", [("sandbox", "REGIONAL"), ("production", "EDGE")])

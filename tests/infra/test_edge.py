@@ -60,9 +60,16 @@ def _rate_limits(acl: dict) -> list[dict]:
 def test_edge_acl_has_the_managed_groups_and_the_configured_rate_limit(stage, request):
     synthesized = request.getfixturevalue(stage)
     template = synthesized.template("edge")
-    [acl] = template.find_resources("AWS::WAFv2::WebACL").values()
-    props = acl["Properties"]
-    assert props["Scope"] == "REGIONAL"
+    acls = list(template.find_resources("AWS::WAFv2::WebACL").values())
+    # The local stage deploys to us-east-1, where the storefront's CloudFront distribution gets its own
+    # CLOUDFRONT-scope ACL with the same rules (stacks/edge_stack.py); elsewhere the region is unknown.
+    expected_scopes = ["CLOUDFRONT", "REGIONAL"] if stage == "local" else ["REGIONAL"]
+    assert sorted(a["Properties"]["Scope"] for a in acls) == expected_scopes
+    for acl in acls:
+        _check_rules(synthesized, acl["Properties"])
+
+
+def _check_rules(synthesized, props: dict) -> None:
     assert props["DefaultAction"] == {"Allow": {}}
     assert (
         _managed_groups(props)
@@ -103,19 +110,21 @@ def test_rate_limit_follows_the_config():
 def test_waf_logs_to_an_aws_waf_logs_log_group_with_credentials_redacted(stage, request):
     synthesized = request.getfixturevalue(stage)
     template = synthesized.template("edge")
-    [(acl_id, _)] = template.find_resources("AWS::WAFv2::WebACL").items()
-    [group] = template.find_resources("AWS::Logs::LogGroup").values()
-    name = group["Properties"]["LogGroupName"]
-    assert name.startswith("aws-waf-logs-")
-    assert group["Properties"]["RetentionInDays"] == synthesized.app.config.log_retention_days
-    [logging] = template.find_resources("AWS::WAFv2::LoggingConfiguration").values()
-    props = logging["Properties"]
-    assert props["ResourceArn"] == {"Fn::GetAtt": [acl_id, "Arn"]}
-    [destination] = props["LogDestinationConfigs"]
-    rendered = json.dumps(destination)
-    assert name in rendered and ":*" not in rendered, "WAF wants the log group ARN without the ':*' suffix"
-    redacted = {f["SingleHeader"]["Name"] for f in props["RedactedFields"]}
-    assert {"authorization", "cookie", "x-api-key"} <= redacted
+    acl_ids = set(template.find_resources("AWS::WAFv2::WebACL"))
+    groups = {g["Properties"]["LogGroupName"]: g for g in template.find_resources("AWS::Logs::LogGroup").values()}
+    configs = list(template.find_resources("AWS::WAFv2::LoggingConfiguration").values())
+    assert {c["Properties"]["ResourceArn"]["Fn::GetAtt"][0] for c in configs} == acl_ids  # every ACL logs
+    assert len(groups) == len(acl_ids)
+    for logging in configs:
+        props = logging["Properties"]
+        [destination] = props["LogDestinationConfigs"]
+        rendered = json.dumps(destination)
+        [name] = [n for n in groups if n in rendered]
+        assert name.startswith("aws-waf-logs-")
+        assert groups[name]["Properties"]["RetentionInDays"] == synthesized.app.config.log_retention_days
+        assert ":*" not in rendered, "WAF wants the log group ARN without the ':*' suffix"
+        redacted = {f["SingleHeader"]["Name"] for f in props["RedactedFields"]}
+        assert {"authorization", "cookie", "x-api-key"} <= redacted
 
 
 # --- what it protects --------------------------------------------------------------------------------

@@ -121,6 +121,9 @@ def test_each_shim_is_still_needed(native_types, node_sdk_stubs, placeholder_beh
         assert placeholder_behaviour[shim.resource_type] is True, message
         return
     assert shim.resource_type not in native_types, message
+    if shim.gap == compat.LAYER_BINARY:
+        # MiniStack's local executor runs the handler on this host, where no layer is unpacked at /opt.
+        assert shim.layer_binary is not None and not os.path.exists(shim.layer_binary), message
     if shim.gap == compat.NODE_SDK:
         assert f'"{shim.sdk_module}"' not in node_sdk_stubs, message
         assert '"@aws-sdk/client-sqs"' in node_sdk_stubs  # the probe reads the real stub table
@@ -539,7 +542,33 @@ print(json.dumps({"in_service": len(first), "with_process": len(pids), "replaced
                   "target_groups": autoscaling._asgs[name].get("TargetGroupARNs")}))
 """
 
+# The storefront's bucket as the Data stack makes it (enforce-SSL deny, CloudFront's origin access control
+# admitted for this account's distributions), one page in it, fetched as a distribution's S3 origin.
+S3_ORIGIN_BEHIND_OAC = """
+import json
+from localcloud import compat
+from ministack.services import cloudfront, s3
+from ministack.services.cloudformation.provisioners import _RESOURCE_HANDLERS as H
+
+if PATCHED:
+    compat.install_runtime_patches()
+bucket, _ = H["AWS::S3::Bucket"]["create"]("Assets", {"BucketName": "probe-assets"}, "t")
+H["AWS::S3::BucketPolicy"]["create"]("Policy", {"Bucket": bucket, "PolicyDocument": {"Version": "2012-10-17", "Statement": [
+    {"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "s3:*", "Resource": [f"arn:aws:s3:::{bucket}/*"],
+     "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+    {"Effect": "Allow", "Principal": {"Service": "cloudfront.amazonaws.com"}, "Action": "s3:GetObject",
+     "Resource": f"arn:aws:s3:::{bucket}/*",
+     "Condition": {"ArnLike": {"AWS:SourceArn": "arn:aws:cloudfront::000000000000:distribution/*"}}}]}}, "t")
+s3._put_object(bucket, "index.html", b"<html>probe</html>", {"content-type": "text/html"})
+origin = {"s3_bucket": bucket, "oac_id": "E1PROBE", "origin_path": ""}
+arn = "arn:aws:cloudfront::000000000000:distribution/E2PROBE"
+status, _headers, body = cloudfront._serve_s3_origin(origin, "GET", "/index.html", {}, arn)
+other, _h, _b = cloudfront._serve_s3_origin(origin, "GET", "/index.html", {}, "arn:aws:cloudfront::111111111111:distribution/E3")
+print(json.dumps({"status": status, "body": body.decode() if isinstance(body, bytes) else str(body), "other_account": other}))
+"""
+
 PROBES = {
+    compat.S3_ORIGIN_TLS: S3_ORIGIN_BEHIND_OAC,
     compat.TARGET_HEALTH: TARGETS_LIVE_AND_DEAD,
     compat.AUTO_SCALING: GROUP_OF_TWO,
     compat.LAMBDA_WORKER_POOL: LAMBDA_BURST,
@@ -568,6 +597,9 @@ def test_each_runtime_patch_is_still_needed(patch):
         assert all(
             "$context.error.validationErrorString" in body["message"] for _status, body, _id in refused.values()
         ), still_needed
+    elif patch == compat.S3_ORIGIN_TLS:
+        # The enforce-SSL deny matches the origin fetch (the viewer's plain HTTP decides it): every page is 403.
+        assert unpatched["status"] == 403, still_needed
     elif patch == compat.LAMBDA_WORKER_POOL:
         # Every invocation that finds the pool busy starts a worker, and all of them initialise at once.
         assert unpatched["answers"] == [0, 1, 2, 3, 4]
@@ -582,6 +614,53 @@ def test_each_runtime_patch_is_still_needed(patch):
     else:
         # Two ports of one host collapse into the first one registered; deregistering it empties the group.
         assert unpatched == {"registered": [["127.0.0.1", 8081]], "left": []}, still_needed
+
+
+def test_cloudfront_reads_the_pages_through_origin_access_control_and_another_account_cannot():
+    patched = _in_cloud_venv("PATCHED = True\n" + S3_ORIGIN_BEHIND_OAC)
+    assert patched == {"status": 200, "body": "<html>probe</html>", "other_account": 403}
+
+
+def test_the_bucket_deployment_shim_unzips_the_assets_into_the_prefix_and_prunes_the_rest():
+    state = _in_cloud_venv(
+        """
+        import io, json, zipfile
+        from localcloud import compat
+        from ministack.services import s3
+        from ministack.services.cloudformation.provisioners import _RESOURCE_HANDLERS as H
+
+        compat.install()
+        def archive(files):
+            data = io.BytesIO()
+            with zipfile.ZipFile(data, "w") as z:
+                for name, text in files.items():
+                    z.writestr(name, text)
+            return data.getvalue()
+        staging, _ = H["AWS::S3::Bucket"]["create"]("Staging", {"BucketName": "probe-staging"}, "t")
+        target, _ = H["AWS::S3::Bucket"]["create"]("Target", {"BucketName": "probe-target"}, "t")
+        s3._put_object(staging, "v1.zip", archive({"index.html": "<html>", "app.js": "x", "old.css": "y"}), {})
+        s3._put_object(staging, "v2.zip", archive({"index.html": "<html>2", "app.js": "x",
+                                                    "products/a.svg": "<svg/>", "diagrams/skip.png": "z"}), {})
+        s3._put_object(target, "diagrams/kept.png", b"png", {})
+        props = {"SourceBucketNames": [staging], "SourceObjectKeys": ["v1.zip"], "DestinationBucketName": target,
+                 "Prune": True, "Exclude": ["diagrams/*"]}
+        handler = H["Custom::CDKBucketDeployment"]
+        physical, _ = handler["create"]("Pages", props, "t")
+        first = sorted(s3._buckets[target]["objects"])
+        handler["update"](physical, props, {**props, "SourceObjectKeys": ["v2.zip"]}, "t")
+        objects = s3._buckets[target]["objects"]
+        types = {key: s3._head_object(target, key, {}, {})[1].get("Content-Type") for key in objects}
+        print(json.dumps({"first": first, "second": sorted(objects), "types": types,
+                          "index": s3._get_object_data(target, "index.html").decode()}))
+        """
+    )
+    assert state["first"] == ["app.js", "diagrams/kept.png", "index.html", "old.css"]
+    # Pruned old.css; the excluded prefix is neither written nor pruned.
+    assert state["second"] == ["app.js", "diagrams/kept.png", "index.html", "products/a.svg"]
+    assert state["index"] == "<html>2"
+    assert state["types"]["index.html"] == "text/html"
+    assert state["types"]["app.js"] in {"text/javascript", "application/javascript"}  # ES modules need a JS type
+    assert state["types"]["products/a.svg"] == "image/svg+xml"
 
 
 def test_a_burst_waits_for_a_warm_worker_instead_of_starting_cold_ones_at_once():

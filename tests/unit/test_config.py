@@ -362,3 +362,9 @@ def test_partner_accounts_come_from_cdk_json_or_a_comma_separated_c():
 )
 def test_partner_accounts_are_other_twelve_digit_accounts_each_once(value, message):
     refused(ctx(stage="local", partnerAccountIds=value), message)
+
+
+def test_the_catalogue_cache_ttl_is_a_stage_setting_api_gateway_accepts():
+    assert load_config(ctx(catalogCacheTtlSeconds="60")).catalog_cache_ttl_seconds == 60
+    with pytest.raises(ConfigError, match="catalogCacheTtlSeconds"):
+        load_config(ctx(catalogCacheTtlSeconds="3601"))

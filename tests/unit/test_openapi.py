@@ -23,6 +23,7 @@ def test_every_route_of_both_resolvers_is_documented():
     assert sorted((path, method) for path, method, _ in OPERATIONS) == [
         ("/approvals", "get"),
         ("/approvals/{order_id}", "post"),
+        ("/catalog", "get"),
         ("/orders", "post"),
         ("/orders/{order_id}", "delete"),
         ("/orders/{order_id}", "get"),

@@ -1,5 +1,5 @@
 """Orders REST API (API Gateway proxy integration): POST /orders, GET|DELETE /orders/{order_id},
-POST /orders/{order_id}/checkout. Powertools routes and validates against the contract's models (the
+POST /orders/{order_id}/checkout, and GET /catalog (what the orders price; cached at the stage). Powertools routes and validates against the contract's models (the
 same resolver publishes docs/openapi.json), logs with a correlation id, traces, emits EMF metrics and
 makes POST /orders idempotent."""
 
@@ -27,6 +27,7 @@ from contracts.api import (
     OrderAccepted,
     OrderCancelled,
 )
+from contracts.catalog import CATALOG, Catalog
 from contracts.errors import InvalidStatusTransition, OrderNotFound
 from contracts.orders import Order, OrderRequest
 from contracts.side_calls import PurchaseSignal
@@ -135,6 +136,16 @@ def place_order(
     logger.append_keys(order_id=result["order_id"])
     logger.info("order accepted")
     return _json(202, result)
+
+
+@app.get(
+    "/catalog",
+    summary="List the catalogue",
+    description="The products and their prices (contracts/catalog.py); API Gateway caches the answer at the stage.",
+    responses=answers(200, Catalog, "The catalogue"),
+)
+def get_catalog() -> Response[Catalog]:
+    return _json(200, CATALOG)
 
 
 @app.get("/orders/<order_id>", summary="Read an order", responses=answers(200, Order, "The order record", 404))

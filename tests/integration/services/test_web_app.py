@@ -309,3 +309,37 @@ def test_backend_answers_503_when_sns_fails_and_starts_no_cancel_window(aws, pre
 
     assert response.status_code == 503
     assert cloud.cancel_window() == []
+
+
+# --- the storefront's paths (/api/*, behind the CDN) -------------------------------------------
+
+
+def test_every_route_answers_under_api_too_with_the_same_session(web):
+    assert web.get("/api/cart").status_code == 401
+    response = web.post("/api/login", json={"username": "alice", "password": "wonderland"})
+    assert response.status_code == 200
+    assert session_cookie(response)["path"] == "/"  # one cookie for /api/* and the old paths alike
+    added = web.post("/api/cart/items", json={"sku": TEA, "quantity": 2})
+    assert added.status_code == 201
+    assert web.get("/cart").json["items"] == web.get("/api/cart").json["items"]
+    assert web.get("/api/nothing-here").status_code == 404
+
+
+def test_the_catalogue_is_public_and_is_the_contracts(web):
+    from contracts.catalog import CATALOG
+
+    for path in ("/catalog", "/api/catalog"):
+        response = web.get(path)
+        assert response.status_code == 200
+        assert response.json == CATALOG.model_dump(mode="json")
+        assert "public" in response.headers["Cache-Control"]
+    assert {p["sku"] for p in web.get("/api/catalog").json["products"]} >= {TEA}
+
+
+def test_a_limit_is_a_400_with_a_message_the_page_shows(web):
+    web.post("/api/login", json={"username": "alice", "password": "wonderland"})
+    web.delete(f"/api/cart/items/{TEA}")  # alice's cart outlives other tests' sessions
+    assert web.post("/api/cart/items", json={"sku": TEA, "quantity": 100}).status_code == 201
+    response = web.post("/api/cart/items", json={"sku": TEA, "quantity": 1})
+    assert response.status_code == 400
+    assert response.json == {"error": f"at most 100 of {TEA} per order"}

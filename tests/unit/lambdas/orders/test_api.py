@@ -399,3 +399,16 @@ def test_a_side_call_that_cannot_be_queued_never_fails_the_order(aws, api, lambd
     assert event["order_id"] == response_json(response)["order_id"]
     [emf] = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     assert emf["SideCallsNotQueued"] == [1.0]
+
+
+def test_get_catalog_serves_the_contracts_catalogue_the_web_tier_prices_with(aws, api, lambda_context):
+    from contracts.catalog import CATALOG, Catalog
+    from services.web.catalog import CATALOG as WEB_CATALOG
+
+    response = api.lambda_handler(api_event("GET", "/catalog"), lambda_context)
+
+    assert response["statusCode"] == 200
+    body = response_json(response)
+    assert body == CATALOG.model_dump(mode="json")
+    published = Catalog.model_validate(body)
+    assert {p.sku: p.unit_price for p in published.products} == {s: p.unit_price for s, p in WEB_CATALOG.items()}

@@ -1,0 +1,163 @@
+"""A person in a real browser (headless Chromium, Selenium) on the storefront's address: the CloudFront
+distribution's viewer endpoint, pages from S3 behind origin access control, /api/* to the web ALB.
+
+Each test's steps are timed; the timings are printed at the end of the session.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from localcloud import tiers
+from localcloud.storefront import storefront_client, wait_for
+from tests.e2e import browser as chromium
+from tests.e2e.harness import Harness
+
+pytestmark = pytest.mark.e2e
+
+TEA, MUG = "SKU-TEA-001", "SKU-MUG-002"
+
+
+@contextmanager
+def step(test: str, name: str) -> Iterator[None]:
+    """Times one step; tests/e2e/conftest.py prints every step's time at the end of the session."""
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        chromium.TIMINGS.append((test, name, time.monotonic() - started))
+
+
+@pytest.fixture
+def page(cloud: Harness) -> Iterator[chromium.Page]:
+    why = chromium.missing()
+    if why:
+        pytest.fail(why, pytrace=False)
+    driver = chromium.start()
+    try:
+        yield chromium.Page(driver, cloud.settings.storefront_url)
+    finally:
+        driver.quit()
+
+
+def empty_cart(cloud: Harness, username: str, password: str) -> None:
+    """Other tests share the demo users' carts (keyed by customer): start from an empty one."""
+    client = storefront_client(cloud.settings)
+    assert client.post("/login", {"username": username, "password": password}).status == 200
+    for item in client.get("/cart").body["items"]:
+        client.delete(f"/cart/items/{item['sku']}")
+
+
+def cart_lines(page: chromium.Page) -> dict[str, int]:
+    rows = page.all("#cart tbody tr")
+    return {
+        row.get_attribute("data-sku") or "": int(row.find_element("css selector", "input").get_attribute("value") or 0)
+        for row in rows
+    }
+
+
+def test_a_shopper_browses_fills_the_cart_meets_a_limit_and_watches_the_order_complete(cloud: Harness, page):
+    name = "browse, cart, limit, order -> COMPLETED"
+    empty_cart(cloud, "bob", "builder")
+    with step(name, "catalogue (4 products, pictures, prices)"):
+        page.open()
+        products = page.all("#catalog li.product")
+        assert [p.get_attribute("data-sku") for p in products] == [TEA, MUG, "SKU-POT-003", "SKU-KET-004"]
+        assert "€8.50" in products[0].text and "Sencha green tea" in products[0].text
+        for picture in page.driver.find_elements("css selector", "#catalog img"):
+            page.wait.until(lambda _, p=picture: page.driver.execute_script("return arguments[0].naturalWidth", p) > 0)
+            assert picture.get_attribute("alt")
+    with step(name, "sign in as bob"):
+        page.sign_in("bob", "builder")
+        page.text_of("#account", "Signed in as bob")
+    with step(name, "add 2 tea and 1 mug"):
+        page.go("/")
+        page.set_field(page.find(f"#qty-{TEA}"), "2")
+        page.button("Add to cart", page.find(f'li[data-sku="{TEA}"]')).click()
+        page.message("Added 2 × Sencha green tea")
+        page.button("Add to cart", page.find(f'li[data-sku="{MUG}"]')).click()
+        page.text_of("#cart-count", "3")
+    with step(name, "cart: change quantity, remove a line"):
+        page.go("/cart")
+        assert cart_lines(page) == {TEA: 2, MUG: 1}
+        page.set_field(page.by_label("Quantity of Sencha green tea, 100 g"), "5")
+        page.button("Update", page.find(f'#cart tr[data-sku="{TEA}"]')).click()
+        page.message("Sencha green tea, 100 g: 5 in the cart")
+        page.wait.until(lambda _: cart_lines(page) == {TEA: 5, MUG: 1})
+        page.button("Remove Stoneware mug").click()
+        page.message("Stoneware mug removed")
+        page.wait.until(lambda _: cart_lines(page) == {TEA: 5})
+        assert "€42.50" in page.find("#cart-total").text
+    with step(name, "a limit: the web tier's 400 as a message"):
+        page.go("/")
+        page.set_field(page.find(f"#qty-{TEA}"), "100")
+        page.button("Add to cart", page.find(f'li[data-sku="{TEA}"]')).click()
+        assert "at most 100 of SKU-TEA-001 per order" in page.message("at most 100")
+        page.go("/cart")
+        page.wait.until(lambda _: cart_lines(page) == {TEA: 5})  # nothing was added
+    with step(name, "place the order"):
+        page.button("Place order").click()
+        order_id = page.find("#order-id").text
+        assert len(order_id) == 36
+        page.text_of("#order-transport", "2 seconds")  # no socket offered yet: polling GET /orders/<id>
+    with step(name, "checkout (API) -> the page shows COMPLETED"):
+        wait_for(lambda: cloud.order(order_id), 60, f"order {order_id} recorded")
+        cloud.stock(TEA, 1000)  # the warehouse's part: the checkout reserves from this stock
+        cloud.checkout(order_id)
+        page.text_of("#order-status", "COMPLETED", timeout=90)
+        assert page.find('ol.steps li[aria-current="step"]').text == "COMPLETED"
+
+
+def test_a_wrong_password_is_a_clear_message_and_no_session(cloud: Harness, page):
+    name = "wrong password"
+    with step(name, "sign in with a wrong password"):
+        page.open("/signin")
+        page.sign_in("alice", "not-her-password")
+        assert "unknown user or wrong password" in page.message("wrong password")
+        assert page.find("#password").get_attribute("value") == ""  # cleared for another try
+        assert "Sign in" in page.find("#account").text
+    with step(name, "the cart still asks for a sign-in"):
+        page.go("/cart")
+        page.message("Please sign in first")
+        page.find("#signin-form")
+
+
+def test_a_web_instance_dies_mid_session_and_the_shopper_carries_on_with_the_same_cart(cloud: Harness, page):
+    name = "web instance killed mid-session"
+    empty_cart(cloud, "alice", "wonderland")
+    tier = cloud.result.tiers["web"]
+    tiers.wait_for_capacity(cloud.settings, tier, 60)
+    with step(name, "sign in, add 3 kettles"):
+        page.open()
+        page.sign_in("alice", "wonderland")
+        page.text_of("#account", "Signed in as alice")
+        page.go("/")
+        page.set_field(page.find("#qty-SKU-KET-004"), "3")
+        page.button("Add to cart", page.find('li[data-sku="SKU-KET-004"]')).click()
+        page.text_of("#cart-count", "3")
+    victim = tiers.instances(cloud.settings, tier)[0]
+    with step(name, "kill one web instance, reload the cart"):
+        tiers.kill(victim)
+        # A full reload (the session cookie is all the browser keeps). Until its health check fails (3
+        # checks 5 s apart) the ALB may still pick the dead instance: the shopper sees an error and reloads.
+        deadline, reloads = time.monotonic() + 60, 0
+        while True:
+            reloads += 1
+            page.open("/cart")
+            if page.driver.find_elements("css selector", "#cart") and cart_lines(page) == {"SKU-KET-004": 3}:
+                break
+            assert time.monotonic() < deadline, f"no cart 60 s after the kill; the page: {page.find('main').text!r}"
+            time.sleep(1)
+        assert "Signed in as alice" in page.find("#account").text
+        chromium.TIMINGS.append((name, f"({reloads} reloads until the cart showed)", 0.0))
+    with step(name, "carry on: add a mug on the survivors"):
+        page.go("/")
+        page.button("Add to cart", page.find(f'li[data-sku="{MUG}"]')).click()
+        page.message("Added 1 × Stoneware mug")
+        page.go("/cart")
+        page.wait.until(lambda _: cart_lines(page) == {"SKU-KET-004": 3, MUG: 1})
+    empty_cart(cloud, "alice", "wonderland")

@@ -1,0 +1,28 @@
+"""The storefront's ES modules under Node's own test runner (node 22 from node_modules/.bin, the
+toolchain's): the live order status over a WebSocket and the polling fallback (storefront/status.js)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+NODE = ROOT / "node_modules" / ".bin" / "node"
+
+
+def test_status_js_follows_the_socket_and_falls_back_to_polling():
+    node = str(NODE) if NODE.exists() else shutil.which("node")
+    if node is None:
+        pytest.fail("node missing: run `make toolchain`")
+    result = subprocess.run(
+        [node, "--test", str(ROOT / "tests" / "unit" / "storefront" / "status.test.mjs")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "# pass 2" in result.stdout and "# fail 0" in result.stdout
