@@ -18,6 +18,7 @@ from stacks.config import CONTEXT_KEYS, StageConfig, load_config
 from stacks.data_stack import DataStack
 from stacks.domain_stack import DomainStack
 from stacks.edge_stack import EdgeStack, StorefrontAlias, internet_facing_resources
+from stacks.identity_stack import IdentityStack
 from stacks.messaging_stack import MessagingStack
 from stacks.network_stack import NetworkStack
 from stacks.observability_stack import ObservabilityStack, monitored_system_of
@@ -68,6 +69,9 @@ def build_app(app: cdk.App, config: StageConfig | None = None) -> StorefrontApp:
         security_group=network.security_groups.cache,
         **common("sessions"),
     )
+
+    # Customers: the Cognito user pool the web tier signs in with and the APIs' authorizers trust.
+    s["identity"] = IdentityStack(app, "Identity", **common("identity"))
 
     # The stage's name in Route 53 and its certificate: only when it sets domainName and hostedZoneId.
     domain: DomainStack | None = None
