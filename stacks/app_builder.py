@@ -19,6 +19,7 @@ from stacks.data_stack import DataStack
 from stacks.domain_stack import DomainStack
 from stacks.edge_stack import EdgeStack, StorefrontAlias, internet_facing_resources
 from stacks.identity_stack import IdentityStack
+from stacks.live_status_stack import LiveStatusStack
 from stacks.messaging_stack import MessagingStack
 from stacks.network_stack import NetworkStack
 from stacks.observability_stack import ObservabilityStack, monitored_system_of
@@ -71,7 +72,7 @@ def build_app(app: cdk.App, config: StageConfig | None = None) -> StorefrontApp:
     )
 
     # Customers: the Cognito user pool the web tier signs in with and the APIs' authorizers trust.
-    s["identity"] = IdentityStack(app, "Identity", **common("identity"))
+    s["identity"] = identity = IdentityStack(app, "Identity", **common("identity"))
 
     # The stage's name in Route 53 and its certificate: only when it sets domainName and hostedZoneId.
     domain: DomainStack | None = None
@@ -123,6 +124,7 @@ def build_app(app: cdk.App, config: StageConfig | None = None) -> StorefrontApp:
         idempotency_table=data.idempotency_table,
         order_events_topic=messaging.order_events_topic,
         checkout_state_machine=workflow.state_machine,
+        user_pool=identity.user_pool,
         log_key=log_key,
         **common("api"),
     )
@@ -137,6 +139,16 @@ def build_app(app: cdk.App, config: StageConfig | None = None) -> StorefrontApp:
         inventory_events_queue=messaging.inventory_fifo.queue,
         log_key=log_key,
         **common("processing"),
+    )
+
+    s["live"] = LiveStatusStack(
+        app,
+        "LiveStatus",
+        orders_table=data.orders_table,
+        user_pool=identity.user_pool,
+        user_pool_client=identity.web_client,
+        log_key=log_key,
+        **common("live"),
     )
 
     # --- over everything above: one web ACL for both public doors, one dashboard -----------------

@@ -116,6 +116,10 @@ def lambda_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "IDEMPOTENCY_TABLE": "idempotency",
         "INVENTORY_TABLE": "inventory",
         "HANDOFF_BUCKET": "handoff",
+        "CONNECTIONS_TABLE": "connections",
+        "USER_POOL_ID": "us-east-1_TestPool",
+        "USER_POOL_CLIENT_ID": "storefront-web",
+        "WEBSOCKET_CALLBACK_URL": "https://abc123defg.execute-api.us-east-1.amazonaws.com/live",
     }.items():
         monkeypatch.setenv(name, value)
 
@@ -155,6 +159,7 @@ def aws(monkeypatch: pytest.MonkeyPatch, boto_clients: dict[str, Any]) -> Iterat
         _table(dynamodb.meta.client, "orders", "pk", "sk")
         _table(dynamodb.meta.client, "idempotency", "id")
         _table(dynamodb.meta.client, "inventory", "sku")
+        _table(dynamodb.meta.client, "connections", "customer_id", "connection_id")
 
         topic_arn = sns.create_topic(Name="order-events")["TopicArn"]
         queues: dict[str, str] = {}
@@ -192,7 +197,12 @@ def aws(monkeypatch: pytest.MonkeyPatch, boto_clients: dict[str, Any]) -> Iterat
             queues=queues,
             state_machine_arn=state_machine_arn,
             bucket="handoff",
-            tables={"orders": "orders", "idempotency": "idempotency", "inventory": "inventory"},
+            tables={
+                "orders": "orders",
+                "idempotency": "idempotency",
+                "inventory": "inventory",
+                "connections": "connections",
+            },
         )
 
 

@@ -29,6 +29,9 @@ HANDLER_MODULES = (
     "notification.handlers.consumer",
     "analytics.handlers.consumer",
     "handoff.handlers.ingest",
+    "live.handlers.authorizer",
+    "live.handlers.connections",
+    "live.handlers.notifier",
 )
 
 
