@@ -141,7 +141,7 @@ def build_app(app: cdk.App, config: StageConfig | None = None) -> StorefrontApp:
         **common("processing"),
     )
 
-    s["live"] = LiveStatusStack(
+    s["live"] = live = LiveStatusStack(
         app,
         "LiveStatus",
         orders_table=data.orders_table,
@@ -177,6 +177,7 @@ def build_app(app: cdk.App, config: StageConfig | None = None) -> StorefrontApp:
             api=api,
             processing=processing,
             edge=edge,
+            live=live,
         ),
         **common("observability"),
     )
