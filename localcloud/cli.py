@@ -18,7 +18,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from localcloud import deploy, runtime, storefront, tiers
+from localcloud import deploy, identity, runtime, storefront, tiers
 from localcloud.processes import ManagedProcess
 from localcloud.settings import ROOT, Settings
 
@@ -64,6 +64,7 @@ def up(settings: Settings, say, with_tiers: bool = True) -> UpResult:
             "stacks not complete: " + "; ".join(f"{s.name} {s.status} missing {s.missing}" for s in incomplete)
         )
     deployed_at = time.time()
+    identity.ensure_demo_users(settings, say)
     # After the deploy: the redis-server enforces the AUTH token the Sessions stack generated.
     result.servers["redis"] = runtime.ensure_redis(settings, say, runtime.redis_auth_token(settings))
     if with_tiers:
@@ -184,10 +185,10 @@ def report(result: UpResult, outcome, say: Progress) -> str:
         lines += outcome.report_lines()
     lines.append(
         f"  storefront:  {result.settings.storefront_url}  (open it in a browser: pages from S3 through CloudFront, "
-        "/api/* to the web ALB; demo users alice / wonderland, bob / builder)"
+        "/api/* to the web ALB; demo users in the README)"
     )
     lines.append(f"  MiniStack:   {result.settings.endpoint}  (AWS_ENDPOINT_URL for the AWS CLI and SDKs)")
-    notes = {"web": "internet-facing; demo login alice / wonderland", "backend": "internal"}
+    notes = {"web": f"internet-facing; demo login alice / {identity.DEMO_USERS['alice']}", "backend": "internal"}
     for name in ("web", "backend"):
         tier = result.tiers.get(name)
         if tier:

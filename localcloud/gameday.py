@@ -42,12 +42,13 @@ from typing import Any
 import urllib3
 
 from localcloud import consumers, runtime, tiers
+from localcloud.identity import DEMO_USERS
 from localcloud.processes import ManagedProcess
 from localcloud.settings import Settings
 from localcloud.storefront import Deployed, HttpClient, Response, api_client, wait_for
 
 BUCKET_SECONDS = 5.0
-WEB_USERS = (("alice", "wonderland"), ("bob", "builder"))  # services/web/catalog.py; a cart per user
+WEB_USERS = tuple(DEMO_USERS.items())  # localcloud/identity.py (the Cognito user pool); a cart per user
 WEB_SKUS = ("SKU-TEA-001", "SKU-MUG-002")  # the cart's signature: their quantities encode the order's n
 SIGNATURE_BASE = 100  # contracts.limits.MAX_QUANTITY: quantities 1..100 per line
 API_SKU, API_PRICE = "SKU-POT-003", 49.9

@@ -221,6 +221,10 @@ def instance_environment(settings: Settings) -> dict[str, str]:
         "ALB_GATEWAY": f"{settings.host}:{settings.port}",
         # The local ElastiCache endpoint is a plain redis-server: no TLS in transit (README, honest gaps).
         "REDIS_TLS": "false",
+        # MiniStack signs Cognito tokens with the AWS issuer but serves the pool's JWKS itself, and serves
+        # WebSocket APIs under /_aws/execute-api/<id>/<stage> (services/common/settings.py).
+        "COGNITO_JWKS_ENDPOINT": settings.endpoint,
+        "EXECUTE_API_ENDPOINT": settings.endpoint,
         "PYTHONUNBUFFERED": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
     }

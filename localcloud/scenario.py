@@ -13,6 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from localcloud.identity import DEMO_USERS
 from localcloud.settings import Settings
 from localcloud.storefront import (
     Deployed,
@@ -27,7 +28,7 @@ from localcloud.storefront import (
 API_ORDERS = 20
 CLIENTS = 4
 INITIAL_STOCK = 1000
-DEMO_USER = ("alice", "wonderland")  # services/web/catalog.py
+DEMO_USER = ("alice", DEMO_USERS["alice"])  # localcloud/identity.py (the Cognito user pool)
 DECLINED_CARD = "4000000000000002"  # docs/design.md: a card ending in 0002 is declined
 SETTLED = {"RECEIVED", "CONFIRMED", "COMPLETED", "CANCELLED"}  # recorded by the fulfilment consumer
 FINAL = {"CONFIRMED", "COMPLETED", "CANCELLED"}  # past the cancel window (order finaliser) or checked out

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 import time
 
+from localcloud.identity import DEMO_USERS
 from localcloud.scenario import stock_catalogue
 from localcloud.settings import ROOT, Settings
 from localcloud.storefront import Deployed, api_client, storefront_client, wait_for
@@ -27,7 +28,7 @@ def main() -> int:
         return 1
     settings = Settings.from_env()
     client = storefront_client(settings)
-    if client.post("/login", {"username": "bob", "password": "builder"}).status != 200:
+    if client.post("/login", {"username": "bob", "password": DEMO_USERS["bob"]}).status != 200:
         print(f"the storefront at {settings.storefront_url} does not answer: run `make local` first", file=sys.stderr)
         return 1
     for item in client.get("/cart").body["items"]:
@@ -41,7 +42,7 @@ def main() -> int:
         page = chromium.Page(driver, settings.storefront_url)
         page.open()
         page.find("#catalog")
-        page.sign_in("bob", "builder")
+        page.sign_in("bob", DEMO_USERS["bob"])
         page.text_of("#account", "Signed in as bob")
         page.go("/")
         page.wait.until(lambda _: driver.execute_script(PICTURES_LOADED))

@@ -7,12 +7,20 @@ back-office role may call them - and nothing else. Request
 bodies are validated against JSON-schema models at the gateway, so a malformed order never costs a
 Lambda invocation. The Edge stack's WAF web ACL (shared with the web ALB) rate-limits per source IP and
 drops known-bad inputs.
+
+Customers (people signed in to the storefront) have routes of their own, `/me/orders/{order_id}`
+(GET, DELETE), authorized by the Identity stack's Cognito user pool (their ID token in the
+`Authorization` header) instead of an API key: a method takes one authorizer, and a partner's key says
+nothing about which customer is asking. The Lambda answers only the token's own orders. Placing an
+order stays a partner (API key) or web-tier action: the storefront places its customers' orders
+through the web tier, which holds the session and the cart.
 """
 
 from __future__ import annotations
 
 from aws_cdk import ArnFormat, CfnOutput, Duration, Fn, Stack
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -91,10 +99,12 @@ class ApiStack(Stack):
         order_events_topic: sns.ITopic,
         checkout_state_machine: sfn.IStateMachine,
         delivery_updates_queue: sqs.IQueue,
+        user_pool: cognito.IUserPool,
         log_key: kms.IKey | None = None,
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        self.user_pool = user_pool
         self.log_key = log_encryption_key(config, log_key)
         self.recommendations_function = self._recommendations_function(config, orders_table)
         self.orders_function = self._orders_function(
@@ -378,6 +388,24 @@ class ApiStack(Stack):
         order.add_method("DELETE", orders)
         order.add_resource("checkout").add_method("POST", orders)
 
+        # Customer routes: the signed-in customer's ID token (Cognito user pool authorizer), no API key.
+        self.customer_authorizer = apigw.CognitoUserPoolsAuthorizer(
+            self,
+            "CustomerAuthorizer",
+            cognito_user_pools=[self.user_pool],
+            identity_source=apigw.IdentitySource.header("Authorization"),
+            results_cache_ttl=Duration.minutes(5),
+        )
+        my_order = api.root.add_resource("me").add_resource("orders").add_resource("{order_id}")
+        for verb in ("GET", "DELETE"):
+            my_order.add_method(
+                verb,
+                orders,
+                authorization_type=apigw.AuthorizationType.COGNITO,
+                authorizer=self.customer_authorizer,
+                api_key_required=False,
+            )
+
         # Staff routes: SigV4 (AWS_IAM) instead of an API key; the back-office role's policy names them.
         staff = apigw.AuthorizationType.IAM
         approval_collection = api.root.add_resource("approvals")
@@ -395,12 +423,14 @@ class ApiStack(Stack):
             api,
             "AwsSolutions-APIG4",
             "The order routes serve partners' machine clients identified by API keys with a usage plan (throttle "
-            "+ quota); the staff routes are authorized with IAM (SigV4, the back-office role).",
+            "+ quota); the staff routes are authorized with IAM (SigV4, the back-office role); the customer "
+            "routes (/me/...) by the Cognito user pool.",
         )
         acknowledge(
             api,
             "AwsSolutions-COG4",
-            "No Cognito user pool: partners are machine clients with API keys, staff sign with SigV4 (IAM).",
+            "The customer routes (/me/orders/...) use the Cognito user pool authorizer; the partner routes are "
+            "for machine clients with API keys, the staff routes are signed with SigV4 (IAM).",
         )
 
     def _back_office_role(self) -> iam.Role:

@@ -18,6 +18,8 @@ from stacks.config import CONTEXT_KEYS, StageConfig, load_config
 from stacks.data_stack import DataStack
 from stacks.domain_stack import DomainStack
 from stacks.edge_stack import EdgeStack, StorefrontAlias, internet_facing_resources
+from stacks.identity_stack import IdentityStack
+from stacks.live_status_stack import LiveStatusStack
 from stacks.media_stack import MediaStack
 from stacks.messaging_stack import MessagingStack
 from stacks.network_stack import NetworkStack
@@ -70,6 +72,9 @@ def build_app(app: cdk.App, config: StageConfig | None = None) -> StorefrontApp:
         security_group=network.security_groups.cache,
         **common("sessions"),
     )
+
+    # Customers: the Cognito user pool the web tier signs in with and the APIs' authorizers trust.
+    s["identity"] = identity = IdentityStack(app, "Identity", **common("identity"))
 
     # The stage's name in Route 53 and its certificate: only when it sets domainName and hostedZoneId.
     domain: DomainStack | None = None
@@ -135,6 +140,7 @@ def build_app(app: cdk.App, config: StageConfig | None = None) -> StorefrontApp:
         order_events_topic=messaging.order_events_topic,
         checkout_state_machine=workflow.state_machine,
         delivery_updates_queue=messaging.delivery_updates.queue,
+        user_pool=identity.user_pool,
         log_key=log_key,
         **common("api"),
     )
@@ -152,6 +158,16 @@ def build_app(app: cdk.App, config: StageConfig | None = None) -> StorefrontApp:
         activity_state_machine=workflow.activity_counters,
         log_key=log_key,
         **common("processing"),
+    )
+
+    s["live"] = live = LiveStatusStack(
+        app,
+        "LiveStatus",
+        orders_table=data.orders_table,
+        user_pool=identity.user_pool,
+        user_pool_client=identity.web_client,
+        log_key=log_key,
+        **common("live"),
     )
 
     # --- over everything above: one web ACL for both public doors, one dashboard -----------------
@@ -193,6 +209,7 @@ def build_app(app: cdk.App, config: StageConfig | None = None) -> StorefrontApp:
             api=api,
             processing=processing,
             edge=edge,
+            live=live,
         ),
         **common("observability"),
     )

@@ -67,6 +67,7 @@ def standard_table(
     sort: str | None = None,
     ttl: str | None = None,
     removal_policy: RemovalPolicy,
+    stream: dynamodb.StreamViewType | None = None,
 ) -> dynamodb.Table:
     """Every table of the app: string keys, pay-per-request, point-in-time recovery, encrypted at rest
     (AWS managed key), an optional TTL attribute, the stage's removal policy."""
@@ -82,6 +83,7 @@ def standard_table(
         encryption=dynamodb.TableEncryption.AWS_MANAGED,
         time_to_live_attribute=ttl,
         removal_policy=removal_policy,
+        stream=stream,
     )
 
 
@@ -110,7 +112,16 @@ class DataStack(Stack):
             return standard_table(self, name, partition=partition, sort=sort, ttl=ttl, removal_policy=removal)
 
         # Single-table design: pk = ORDER#<id>; sk = META | NOTIFICATION | APPROVAL | ...
-        self.orders_table = table("OrdersTable", "pk", "sk", ttl="expires_at")
+        # The stream (old and new images) feeds the live order status (stacks/live_status_stack.py).
+        self.orders_table = standard_table(
+            self,
+            "OrdersTable",
+            partition="pk",
+            sort="sk",
+            ttl="expires_at",
+            removal_policy=removal,
+            stream=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
+        )
         # Powertools idempotency layout: partition key `id`, TTL attribute `expiration`.
         self.idempotency_table = table("IdempotencyTable", "id", ttl="expiration")
         # One item per SKU: on-hand and reserved counts, changed only by conditional updates.

@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # monitored_system_of's parameter types only
     from stacks.api_stack import ApiStack
     from stacks.data_stack import DataStack
     from stacks.edge_stack import EdgeStack
+    from stacks.live_status_stack import LiveStatusStack
     from stacks.messaging_stack import MessagingStack
     from stacks.processing_stack import ProcessingStack
     from stacks.sessions_stack import SessionsStack
@@ -535,6 +536,7 @@ def monitored_system_of(
     api: ApiStack,
     processing: ProcessingStack,
     edge: EdgeStack,
+    live: LiveStatusStack | None = None,
 ) -> MonitoredSystem:
     """Collect what to watch from the app's stacks."""
     from stacks.constructs.lambda_packaging import LambdaPackaging  # only needed here
@@ -573,7 +575,17 @@ def monitored_system_of(
     system.dead_letter_queues["handoff-ingest-on-failure"] = processing.handoff_ingest_failures
     # ... and of the orders API's fire-and-forget side call.
     system.dead_letter_queues["recommendations-on-failure"] = api.recommendations_failures
-    for key, stack in (("api", api), ("workflow", workflow), ("processing", processing)):
+    stacks: list[tuple[str, Stack]] = [("api", api), ("workflow", workflow), ("processing", processing)]
+    if live is not None:
+        system.functions["live-status-authorizer"] = live.authorizer_function
+        system.functions["live-status-connect"] = live.connections_function
+        system.functions["live-status-disconnect"] = live.disconnect_function
+        system.functions["live-status-notifier"] = live.notifier_function
+        # The stream mapping's on-failure destination: status changes it gave up on.
+        system.dead_letter_queues["live-status-stream-failures"] = live.stream_failures
+        system.tables["connections"] = live.connections_table
+        stacks.append(("live", live))
+    for key, stack in stacks:
         packaging = stack.node.try_find_child(LambdaPackaging.CONSTRUCT_ID)
         if isinstance(packaging, LambdaPackaging):
             system.dead_letter_queues[f"{key}-async-invoke-failures"] = packaging.async_failures

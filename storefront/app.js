@@ -164,7 +164,7 @@ function signInPage(params, token) {
     el("div", {}, el("label", { for: "password" }, "Password"),
       el("input", { id: "password", name: "password", type: "password", autocomplete: "current-password", required: true })),
     el("button", { type: "submit" }, "Sign in"),
-    el("p", { class: "hint" }, "Demo users: alice / wonderland, bob / builder."),
+    el("p", { class: "hint" }, "Demo users: alice / Wonderland-2026!, bob / Builder-2026-x!"),
   );
   show(token, "Sign in", form);
   form.elements.username.focus();

@@ -40,6 +40,18 @@ SECURITY_SCHEMES[SIGV4_SCHEME] = APIKey.model_validate(
     }
 )
 BACK_OFFICE: list[dict[str, list[str]]] = [{SIGV4_SCHEME: []}]
+# Customers (the storefront's signed-in users) send their Cognito ID token; API Gateway's Cognito user
+# pool authorizer verifies it (contracts/identity.py says what a token is).
+CUSTOMER_SCHEME = "cognito"
+SECURITY_SCHEMES[CUSTOMER_SCHEME] = APIKey.model_validate(
+    {
+        "name": "Authorization",
+        "in": APIKeyIn.header,
+        "description": "Amazon Cognito ID token of the signed-in customer (the web tier's GET /session `token`)",
+        "x-amazon-apigateway-authtype": "cognito_user_pools",
+    }
+)
+CUSTOMER: list[dict[str, list[str]]] = [{CUSTOMER_SCHEME: []}]
 
 
 def json_response(status: int, body: BaseModel | dict[str, Any], correlation_id: str | None) -> Response:

@@ -21,6 +21,11 @@ class ServiceSettings:
     redis_tls: bool
     alb_gateway: str | None
     instance_id: str
+    # Where the Cognito user pool's JWKS is served when not on AWS (an emulator's endpoint; contracts/identity.py).
+    cognito_jwks_endpoint: str | None = None
+    # An emulator's API Gateway endpoint: WebSocket APIs are then served at
+    # ws://<host>/_aws/execute-api/<api id>/<stage> instead of wss://<api id>.execute-api.<region>.amazonaws.com/<stage>.
+    execute_api_endpoint: str | None = None
 
     @property
     def served_by(self) -> str:
@@ -44,4 +49,6 @@ class ServiceSettings:
             alb_gateway=env.get("ALB_GATEWAY") or None,
             # INSTANCE_ID may be set by the unit from instance metadata; the host name identifies an EC2 host too.
             instance_id=env.get("INSTANCE_ID") or socket.gethostname(),
+            cognito_jwks_endpoint=env.get("COGNITO_JWKS_ENDPOINT") or None,
+            execute_api_endpoint=env.get("EXECUTE_API_ENDPOINT") or None,
         )

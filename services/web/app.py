@@ -1,4 +1,4 @@
-"""The web tier's Flask app: login, cart, order placement through the backend.
+"""The web tier's Flask app: sign-in (Amazon Cognito), cart, order placement through the backend.
 
 Stateless by design: everything that must survive a request (session, cart, checkout token) is in the
 stage's session store, Redis or DynamoDB (services/web/store.py), so the ALB may send any request to
@@ -33,8 +33,9 @@ from services.common.redis_client import RedisProvider
 from services.common.settings import ServiceSettings
 from services.web import cart, checkout
 from services.web.activity import ActivityRecorder
+from services.web.auth import CognitoSignIn, IdentityUnavailable, SignInRefused
 from services.web.backend_client import BackendClient, BackendUnavailable
-from services.web.catalog import CATALOG, authenticate
+from services.web.catalog import CATALOG
 from services.web.sessions import init_sessions
 from services.web.store import RedisStore, SessionStore, open_store
 
@@ -44,6 +45,7 @@ _ORDER_ID = re.compile(r"^[0-9a-f-]{36}$")
 # The prefix the storefront's CDN routes to this tier (stacks/storefront_stack.py); the routes answer
 # with and without it.
 API_PREFIX = "/api"
+SESSION_EXPIRED = "session expired, sign in again"
 
 
 def _error(http_status: int, message: str, **extra: Any):
@@ -68,9 +70,11 @@ def create_app(
     discovery: Discovery | None = None,
     redis_provider: RedisProvider | None = None,
     store: SessionStore | None = None,
+    sign_in: CognitoSignIn | None = None,
 ) -> Flask:
     """`store`: the session store (default: the one the `session-store` discovery parameter names);
-    `redis_provider` alone means a Redis store on that provider."""
+    `redis_provider` alone means a Redis store on that provider. `sign_in`: Amazon Cognito, found
+    through the `user-pool-id` and `user-pool-client-id` discovery parameters (services/web/auth.py)."""
     app = Flask("web")
     # One proxy hop (the ALB): trust its X-Forwarded-For/-Proto so request.is_secure reflects HTTPS.
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
@@ -82,6 +86,7 @@ def create_app(
         store = RedisStore(redis_provider) if redis_provider else open_store(discovery, redis_tls=settings.redis_tls)
     backend = BackendClient(discovery, settings.alb_gateway)
     activity = ActivityRecorder(discovery)
+    sign_in = sign_in or CognitoSignIn(discovery, jwks_endpoint=settings.cognito_jwks_endpoint)
     init_sessions(app, store.session_interface)
     install_request_hooks(app, settings.served_by)
 
@@ -131,12 +136,24 @@ def create_app(
     def _http_error(error: HTTPException):
         return _error(error.code or 500, error.description or error.name)
 
+    def websocket_url() -> str | None:
+        """The live-status WebSocket API's URL (the LiveStatus stack's discovery parameters), None without one."""
+        api_id, stage = discovery.optional("websocket-api-id"), discovery.optional("websocket-stage")
+        if settings.execute_api_endpoint and api_id and stage:
+            base = settings.execute_api_endpoint.rstrip("/").replace("https://", "wss://").replace("http://", "ws://")
+            return f"{base}/_aws/execute-api/{api_id}/{stage}"
+        return discovery.optional("websocket-url")
+
     @app.before_request
     def _require_login():
         if request.endpoint in {"health", "login", "logout", "catalog"} or request.endpoint is None:
             return None
         if current_user() is None:
             return _error(401, "login required")
+        # The session lives as long as the Cognito ID token it was opened with: then sign in again.
+        if int(session.get("token_expires_at", 0)) <= int(time.time()):
+            session.clear()  # ends the stored session and expires the cookie
+            return _error(401, SESSION_EXPIRED)
         return None
 
     @app.get("/health")
@@ -164,16 +181,31 @@ def create_app(
     @app.post("/login")
     def login():
         body = _json_object()
-        user = authenticate(body.get("username"), body.get("password"))
-        if user is None:
+        username, password = body.get("username"), body.get("password")
+        if not isinstance(username, str) or not isinstance(password, str) or not username or not password:
             return _error(401, "unknown user or wrong password")
+        try:
+            signed_in = sign_in.sign_in(username, password)
+        except SignInRefused:
+            logger.info("sign-in refused")  # no name: failed sign-ins must not leak who tried
+            return _error(401, "unknown user or wrong password")
+        except IdentityUnavailable:
+            return _error(503, "sign-in is unavailable, try again shortly")
+        user = signed_in.identity.customer
         # New session id on login: a session id planted before login (fixation) becomes worthless.
         cast(ServerSideSessionInterface, app.session_interface).regenerate(session)  # set by init_sessions
         session.clear()
         session["user"] = user
         session["logged_in_at"] = int(time.time())
-        logger.info("login", extra={"user": user})
+        session["id_token"] = signed_in.id_token
+        session["token_expires_at"] = signed_in.identity.expires_at
+        logger.info("login")
         return jsonify({"user": user})
+
+    @app.get("/session")
+    def get_session():
+        """Who is signed in, and what the page needs to open the live-status socket (`?token=`)."""
+        return jsonify({"customer": logged_in_user(), "websocketUrl": websocket_url(), "token": session["id_token"]})
 
     @app.post("/logout")
     def logout():

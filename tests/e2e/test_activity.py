@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from localcloud.identity import DEMO_USERS
 from localcloud.storefront import wait_for
 from tests.e2e.harness import Harness
 
@@ -37,7 +38,7 @@ def counters(cloud: Harness, expected: dict[tuple[str, str], int]) -> dict[tuple
     return {key: counter(cloud, *key) for key in expected}
 
 
-def logged_in(cloud: Harness, user: str = "bob", password: str = "builder"):
+def logged_in(cloud: Harness, user: str = "bob", password: str = DEMO_USERS["bob"]):
     browser = cloud.browser()
     assert browser.post("/login", {"username": user, "password": password}).status == 200
     return browser

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 import pytest
 
 from localcloud import tiers
+from localcloud.identity import DEMO_USERS
 from localcloud.storefront import storefront_client, wait_for
 from tests.e2e import browser as chromium
 from tests.e2e.harness import Harness
@@ -62,7 +63,7 @@ def cart_lines(page: chromium.Page) -> dict[str, int]:
 
 def test_a_shopper_browses_fills_the_cart_meets_a_limit_and_watches_the_order_complete(cloud: Harness, page):
     name = "browse, cart, limit, order -> COMPLETED"
-    empty_cart(cloud, "bob", "builder")
+    empty_cart(cloud, "bob", DEMO_USERS["bob"])
     with step(name, "catalogue (4 products, pictures, prices)"):
         page.open()
         products = page.all("#catalog li.product")
@@ -72,7 +73,7 @@ def test_a_shopper_browses_fills_the_cart_meets_a_limit_and_watches_the_order_co
             page.wait.until(lambda _, p=picture: page.driver.execute_script("return arguments[0].naturalWidth", p) > 0)
             assert picture.get_attribute("alt")
     with step(name, "sign in as bob"):
-        page.sign_in("bob", "builder")
+        page.sign_in("bob", DEMO_USERS["bob"])
         page.text_of("#account", "Signed in as bob")
     with step(name, "add 2 tea and 1 mug"):
         page.go("/")
@@ -128,12 +129,12 @@ def test_a_wrong_password_is_a_clear_message_and_no_session(cloud: Harness, page
 
 def test_a_web_instance_dies_mid_session_and_the_shopper_carries_on_with_the_same_cart(cloud: Harness, page):
     name = "web instance killed mid-session"
-    empty_cart(cloud, "alice", "wonderland")
+    empty_cart(cloud, "alice", DEMO_USERS["alice"])
     tier = cloud.result.tiers["web"]
     tiers.wait_for_capacity(cloud.settings, tier, 60)
     with step(name, "sign in, add 3 kettles"):
         page.open()
-        page.sign_in("alice", "wonderland")
+        page.sign_in("alice", DEMO_USERS["alice"])
         page.text_of("#account", "Signed in as alice")
         page.go("/")
         page.set_field(page.find("#qty-SKU-KET-004"), "3")
@@ -160,4 +161,4 @@ def test_a_web_instance_dies_mid_session_and_the_shopper_carries_on_with_the_sam
         page.message("Added 1 × Stoneware mug")
         page.go("/cart")
         page.wait.until(lambda _: cart_lines(page) == {"SKU-KET-004": 3, MUG: 1})
-    empty_cart(cloud, "alice", "wonderland")
+    empty_cart(cloud, "alice", DEMO_USERS["alice"])

@@ -13,6 +13,7 @@ from datetime import datetime
 
 import pytest
 
+from localcloud.identity import DEMO_USERS
 from tests.e2e.harness import Harness
 
 pytestmark = pytest.mark.e2e
@@ -48,7 +49,7 @@ def test_every_order_placed_through_either_door_is_confirmed_after_the_grace_per
         assert status == 202, body
         placed.append(body["order_id"])
     browser = store.browser()
-    assert browser.post("/login", {"username": "alice", "password": "wonderland"}).status == 200
+    assert browser.post("/login", {"username": "alice", "password": DEMO_USERS["alice"]}).status == 200
     for _ in range(ORDERS_PER_CHANNEL):
         assert browser.post("/cart/items", {"sku": "SKU-TEA-001", "quantity": 1}).status == 201
         answer = browser.post("/orders")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import pytest
 
 from localcloud import cli, runtime
+from localcloud.identity import DEMO_USERS
 from localcloud.processes import ManagedProcess
 from localcloud.storefront import wait_for
 from tests.e2e.harness import FANOUT, Harness
@@ -32,7 +33,7 @@ def test_orders_queued_messages_and_sessions_survive_a_restart(store: Harness):
         "from the checkout that ran `make local`, or stop that cloud first"
     )
     browser = store.browser()
-    assert browser.post("/login", {"username": "alice", "password": "wonderland"}).status == 200
+    assert browser.post("/login", {"username": "alice", "password": DEMO_USERS["alice"]}).status == 200
     assert browser.post("/cart/items", {"sku": "SKU-TEA-001", "quantity": 3}).status == 201
     before = store.recorded_order(ITEMS)
     counted_before = int(store.analytics("OrderPlaced").get("event_count", 0))

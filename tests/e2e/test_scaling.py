@@ -14,6 +14,7 @@ import time
 import pytest
 
 from localcloud import tiers
+from localcloud.identity import DEMO_USERS
 from tests.e2e.harness import Harness
 
 pytestmark = pytest.mark.e2e
@@ -35,7 +36,7 @@ def test_sustained_load_scales_the_web_tier_out_to_its_maximum_and_back_in(store
 
     def shopper() -> None:
         browser = store.browser()
-        browser.post("/login", {"username": "alice", "password": "wonderland"})
+        browser.post("/login", {"username": "alice", "password": DEMO_USERS["alice"]})
         while not stop.is_set():
             started = time.monotonic()
             statuses.append(browser.get("/cart").status)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from localcloud import runtime, tiers
+from localcloud.identity import DEMO_USERS
 from tests.e2e.harness import Harness
 from tests.secret_scan import scan
 
@@ -27,7 +28,7 @@ def deployment_secrets(cloud: Harness) -> list[tuple[str, str]]:
 def test_no_secret_in_the_local_clouds_logs(store: Harness):
     # Traffic first, so every path that could log a secret has run at least once in this session.
     browser = store.browser()
-    assert browser.post("/login", {"username": "alice", "password": "wonderland"}).status == 200
+    assert browser.post("/login", {"username": "alice", "password": DEMO_USERS["alice"]}).status == 200
     status, _ = store.place_order([{"sku": "SKU-TEA-001", "quantity": 1, "unit_price": 8.5}])
     assert status == 202
     # The logs are where the emulator's checkout keeps them (this one, or another that started the cloud):

@@ -17,6 +17,7 @@ import time
 import pytest
 
 from localcloud import tiers
+from localcloud.identity import DEMO_USERS
 from localcloud.storefront import HttpClient
 from tests.e2e.harness import Harness
 
@@ -31,7 +32,7 @@ REPLACEMENT_SECONDS = 60
 
 def signed_in_with_cart(store: Harness) -> HttpClient:
     browser = store.browser()
-    assert browser.post("/login", {"username": "alice", "password": "wonderland"}).status == 200
+    assert browser.post("/login", {"username": "alice", "password": DEMO_USERS["alice"]}).status == 200
     browser.post("/orders")  # an earlier test's leftovers: start from an empty cart
     for sku in list(CART):
         browser.delete(f"/cart/items/{sku}")
@@ -97,7 +98,7 @@ def test_losing_a_web_instance_costs_no_session_and_auto_scaling_replaces_it(sto
 def test_losing_a_backend_instance_loses_and_duplicates_no_order(store: Harness):
     tier = at_capacity(store, "backend")
     browser = store.browser()
-    assert browser.post("/login", {"username": "alice", "password": "wonderland"}).status == 200
+    assert browser.post("/login", {"username": "alice", "password": DEMO_USERS["alice"]}).status == 200
     victim = tiers.instances(store.settings, tier)[0]
 
     placed: list[str] = []

@@ -19,7 +19,11 @@ ROUTES = {
     ("GET", "/approvals"),
     ("POST", "/approvals/{order_id}"),
     ("POST", "/partners/deliveries"),
+    ("GET", "/me/orders/{order_id}"),
+    ("DELETE", "/me/orders/{order_id}"),
 }
+# The signed-in customer's own orders: the Cognito user pool authorizer, no API key.
+CUSTOMER_ROUTES = {("GET", "/me/orders/{order_id}"), ("DELETE", "/me/orders/{order_id}")}
 # Operator actions: authorized with SigV4 as the back-office role, no API key.
 STAFF_ROUTES = {("GET", "/approvals"), ("POST", "/approvals/{order_id}")}
 # Routes with no compute in the path: API Gateway calls an AWS service itself.
@@ -57,7 +61,7 @@ def test_routes_match_the_design_and_partner_routes_need_an_api_key(api):
     assert set(found) == ROUTES
     for route, method in found.items():
         assert method["Integration"]["Type"] == ("AWS" if route in SERVICE_ROUTES else "AWS_PROXY"), route
-        if route not in STAFF_ROUTES:
+        if route not in STAFF_ROUTES | CUSTOMER_ROUTES:
             assert method["ApiKeyRequired"] is True, route
             assert method.get("AuthorizationType", "NONE") == "NONE", route
 
@@ -67,6 +71,26 @@ def test_staff_routes_are_sigv4_signed_and_take_no_api_key(api):
     for route in STAFF_ROUTES:
         assert found[route]["AuthorizationType"] == "AWS_IAM", route
         assert found[route].get("ApiKeyRequired", False) is False, route
+
+
+@pytest.mark.parametrize("stage", ["sandbox", "production", "local"])
+def test_customer_routes_take_the_identity_stacks_cognito_token_and_no_api_key(stage, request):
+    template = request.getfixturevalue(stage).templates["api"]
+    found = methods(template)
+    ((authorizer_id, authorizer),) = resources(template, "AWS::ApiGateway::Authorizer").items()
+    props = authorizer["Properties"]
+    assert props["Type"] == "COGNITO_USER_POOLS"
+    assert props["IdentitySource"] == "method.request.header.Authorization"
+    assert props["AuthorizerResultTtlInSeconds"] == 300
+    (pool_arn,) = props["ProviderARNs"]
+    assert "identity" in json.dumps(pool_arn) and "Customers" in json.dumps(pool_arn)  # the Identity stack's pool
+    for route, method in found.items():
+        if route in CUSTOMER_ROUTES:
+            assert method["AuthorizationType"] == "COGNITO_USER_POOLS", route
+            assert method["AuthorizerId"] == {"Ref": authorizer_id}, route
+            assert method.get("ApiKeyRequired", False) is False, route
+        else:  # partners keep their API keys, the back office its SigV4
+            assert "AuthorizerId" not in method, route
 
 
 def _invoke_arns(statement: dict) -> list[tuple[str, str]]:

@@ -24,6 +24,8 @@ def test_every_route_of_both_resolvers_is_documented():
         ("/approvals", "get"),
         ("/approvals/{order_id}", "post"),
         ("/catalog", "get"),
+        ("/me/orders/{order_id}", "delete"),
+        ("/me/orders/{order_id}", "get"),
         ("/orders", "post"),
         ("/orders/{order_id}", "delete"),
         ("/orders/{order_id}", "get"),
@@ -42,11 +44,15 @@ def test_partner_operations_need_the_api_key_and_staff_ones_a_sigv4_signature():
     # API Gateway's own notation for SigV4 (what an import into API Gateway turns into AWS_IAM).
     assert schemes["sigv4"]["x-amazon-apigateway-authtype"] == "awsSigv4"
     assert (schemes["sigv4"]["name"], schemes["sigv4"]["in"]) == ("Authorization", "header")
-    assert set(schemes) == {"apiKey", "sigv4"}
+    assert schemes["cognito"]["x-amazon-apigateway-authtype"] == "cognito_user_pools"
+    assert (schemes["cognito"]["name"], schemes["cognito"]["in"]) == ("Authorization", "header")
+    assert set(schemes) == {"apiKey", "sigv4", "cognito"}
     assert COMMITTED["security"] == [{"apiKey": []}]
     assert all("security" not in op or op["security"] for _, _, op in OPERATIONS)  # nothing opts out
     staff = sorted(f"{m.upper()} {p}" for p, m, op in OPERATIONS if op.get("security") == [{"sigv4": []}])
     assert staff == ["GET /approvals", "POST /approvals/{order_id}"]
+    customer = sorted(f"{m.upper()} {p}" for p, m, op in OPERATIONS if op.get("security") == [{"cognito": []}])
+    assert customer == ["DELETE /me/orders/{order_id}", "GET /me/orders/{order_id}"]
 
 
 @pytest.mark.parametrize(("path", "method", "op"), OPERATIONS, ids=[f"{m.upper()} {p}" for p, m, _ in OPERATIONS])

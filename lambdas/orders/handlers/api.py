@@ -1,5 +1,7 @@
 """Orders REST API (API Gateway proxy integration): POST /orders, GET|DELETE /orders/{order_id},
-POST /orders/{order_id}/checkout, and GET /catalog (what the orders price; cached at the stage). Powertools routes and validates against the contract's models (the
+POST /orders/{order_id}/checkout (partners, API key), GET /catalog (what the orders price; cached at the
+stage), GET|DELETE /me/orders/{order_id} (the signed-in customer's own orders, Cognito ID token).
+Powertools routes and validates against the contract's models (the
 same resolver publishes docs/openapi.json), logs with a correlation id, traces, emits EMF metrics and
 makes POST /orders idempotent."""
 
@@ -29,13 +31,14 @@ from contracts.api import (
 )
 from contracts.catalog import CATALOG, Catalog
 from contracts.errors import InvalidStatusTransition, OrderNotFound
+from contracts.identity import USERNAME_CLAIM
 from contracts.orders import Order, OrderRequest
 from contracts.side_calls import PurchaseSignal
 from contracts.types import OrderId
 from orders.repository import OrderRecords
 from orders.service import OrdersService, order_id_for
 from plumbing.aws import env
-from plumbing.http import CORRELATION_ID_PATH, answers, json_response, rest_resolver
+from plumbing.http import CORRELATION_ID_PATH, CUSTOMER, answers, json_response, rest_resolver
 from plumbing.idempotency import API_IDEMPOTENCY_SECONDS, idempotency_store
 from plumbing.side_calls import fire_and_forget
 
@@ -186,6 +189,41 @@ def checkout(
     metrics.add_metric(name="CheckoutsStarted", unit=MetricUnit.Count, value=0 if result.already_started else 1)
     logger.info("checkout started", extra={"execution_arn": result.execution_arn})
     return _json(202, result)
+
+
+def _customer_order(order_id: str) -> Order:
+    """The order if it is the signed-in customer's (the Cognito authorizer's `cognito:username` claim);
+    another customer's order is reported as absent, not forbidden: ids are not to be probed."""
+    claims = app.current_event.request_context.authorizer.claims or {}
+    order = service.get(order_id)
+    if not claims.get(USERNAME_CLAIM) or order.customer_id != claims[USERNAME_CLAIM]:
+        raise OrderNotFound(order_id)
+    return order
+
+
+@app.get(
+    "/me/orders/<order_id>",
+    summary="Read one of my orders",
+    description="The signed-in customer's own order; another customer's is a 404.",
+    security=CUSTOMER,
+    responses=answers(200, Order, "The order record", 404),
+)
+@tracer.capture_method
+def get_my_order(order_id: OrderPath) -> Response[Order]:
+    return _json(200, _customer_order(order_id))
+
+
+@app.delete(
+    "/me/orders/<order_id>",
+    summary="Cancel one of my orders",
+    description="As DELETE /orders/{order_id}, for the signed-in customer's own orders only.",
+    security=CUSTOMER,
+    responses=answers(200, OrderCancelled, "Cancelled (OrderCancelled announced)", 404, 409),
+)
+@tracer.capture_method
+def cancel_my_order(order_id: OrderPath) -> Response[OrderCancelled]:
+    _customer_order(order_id)
+    return cancel_order(order_id)
 
 
 @logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH, clear_state=True)

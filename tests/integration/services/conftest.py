@@ -28,6 +28,7 @@ import redis
 from moto.server import ThreadedMotoServer
 
 from contracts.events import EVENT_TYPE_ATTRIBUTE, SUBSCRIPTIONS
+from localcloud.identity import DEMO_USERS
 
 ROOT = Path(__file__).resolve().parents[3]
 REGION = "us-east-1"
@@ -141,6 +142,46 @@ def aws(moto_endpoint):
     return client
 
 
+@dataclass(frozen=True)
+class UserPool:
+    """A Cognito user pool in moto with the demo users, and the web tier's app client (USER_PASSWORD_AUTH)."""
+
+    pool_id: str
+    client_id: str
+
+    def register(self, ssm, prefix: str) -> None:
+        """Publish it under a discovery prefix, as the Identity stack does."""
+        for name, value in {"user-pool-id": self.pool_id, "user-pool-client-id": self.client_id}.items():
+            ssm.put_parameter(Name=f"{prefix}/{name}", Value=value, Type="String", Overwrite=True)
+
+
+@pytest.fixture(scope="session")
+def user_pool(aws) -> UserPool:
+    cognito = aws("cognito-idp")
+    pool_id = cognito.create_user_pool(
+        PoolName=f"customers-{uuid.uuid4().hex[:8]}",
+        Policies={
+            "PasswordPolicy": {
+                "MinimumLength": 12,
+                "RequireUppercase": True,
+                "RequireLowercase": True,
+                "RequireNumbers": True,
+                "RequireSymbols": True,
+            }
+        },
+    )["UserPool"]["Id"]
+    client_id = cognito.create_user_pool_client(
+        UserPoolId=pool_id,
+        ClientName="storefront-web",
+        GenerateSecret=False,
+        ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+    )["UserPoolClient"]["ClientId"]
+    for name, password in DEMO_USERS.items():
+        cognito.admin_create_user(UserPoolId=pool_id, Username=name, MessageAction="SUPPRESS")
+        cognito.admin_set_user_password(UserPoolId=pool_id, Username=name, Password=password, Permanent=True)
+    return UserPool(pool_id, client_id)
+
+
 @dataclass
 class Cloud:
     """The deployed resources as the services find them: SSM parameters under `prefix`."""
@@ -180,7 +221,7 @@ class Cloud:
 
 
 @pytest.fixture(scope="session")
-def cloud(aws, redis_server) -> Cloud:
+def cloud(aws, redis_server, user_pool) -> Cloud:
     run = uuid.uuid4().hex[:8]
     prefix = f"/lc/test{run}/discovery"
     sns, sqs, ddb = aws("sns"), aws("sqs"), aws("dynamodb")
@@ -226,6 +267,7 @@ def cloud(aws, redis_server) -> Cloud:
         "idempotency-table": idempotency_table,
     }.items():
         result.put_parameter(name, value)
+    user_pool.register(aws("ssm"), prefix)
     return result
 
 
@@ -313,6 +355,8 @@ def service_env(aws_env: dict[str, str], prefix: str, port: int) -> dict[str, st
         **aws_env,
         "DISCOVERY_PREFIX": prefix,
         "DISCOVERY_TTL_SECONDS": str(DISCOVERY_TTL_SECONDS),
+        # moto serves the user pool's JWKS itself, like MiniStack (contracts/identity.py)
+        "COGNITO_JWKS_ENDPOINT": aws_env["AWS_ENDPOINT_URL"],
         "SERVICE_HOST": "127.0.0.1",
         "SERVICE_PORT": str(port),
         "PYTHONUNBUFFERED": "1",
@@ -332,6 +376,10 @@ def dynamodb_web(cloud, tiers, aws_env, tmp_path_factory) -> Iterator[Tiers]:
         "session-store": "dynamodb",
         "sessions-table": table,
         "backend-url": tiers.backend.url,
+        "user-pool-id": cloud.aws("ssm").get_parameter(Name=f"{cloud.prefix}/user-pool-id")["Parameter"]["Value"],
+        "user-pool-client-id": cloud.aws("ssm").get_parameter(Name=f"{cloud.prefix}/user-pool-client-id")["Parameter"][
+            "Value"
+        ],
     }.items():
         ssm.put_parameter(Name=f"{prefix}/{name}", Value=value, Type="String", Overwrite=True)
     logs = tmp_path_factory.mktemp("dynamodb-web-logs")

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from localcloud.identity import DEMO_USERS
 from services.common.discovery import Discovery
 from services.common.settings import ServiceSettings
 from services.web import checkout
@@ -172,13 +173,14 @@ def alb(tiers) -> Iterator[FlakyAlb]:
 
 
 @pytest.fixture
-def web(monkeypatch, aws, moto_endpoint, redis_server, alb):
+def web(monkeypatch, aws, moto_endpoint, redis_server, alb, user_pool):
     """A web app (in-process, real BackendClient) whose discovered backend-url is the flaky ALB."""
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
     prefix = f"/lc/retry{uuid.uuid4().hex[:8]}/discovery"
     ssm = aws("ssm")
     ssm.put_parameter(Name=f"{prefix}/redis-endpoint", Value=redis_server.endpoint, Type="String")
     ssm.put_parameter(Name=f"{prefix}/backend-url", Value=alb.url, Type="String")
+    user_pool.register(ssm, prefix)
     settings = ServiceSettings(
         service="web",
         host="127.0.0.1",
@@ -188,11 +190,12 @@ def web(monkeypatch, aws, moto_endpoint, redis_server, alb):
         redis_tls=False,
         alb_gateway=None,
         instance_id="test-web",
+        cognito_jwks_endpoint=moto_endpoint,
     )
     return create_web(settings, discovery=Discovery(prefix, ssm_client=ssm)).test_client()
 
 
-def fill_cart(web, lines: dict[str, int], user: str = "alice", password: str = "wonderland") -> None:
+def fill_cart(web, lines: dict[str, int], user: str = "alice", password: str = DEMO_USERS["alice"]) -> None:
     assert web.post("/login", json={"username": user, "password": password}).status_code == 200
     for item in web.get("/cart").json["items"]:  # carts are per customer, shared with other tests
         web.delete(f"/cart/items/{item['sku']}")
@@ -246,7 +249,7 @@ def test_the_key_is_stable_across_retries_and_resubmits_and_new_for_the_next_ord
 def test_another_user_with_the_same_cart_gets_another_key(tiers, alb, web):
     fill_cart(web, {TEA: 1})
     assert web.post("/orders").status_code == 202
-    fill_cart(web, {TEA: 1}, "bob", "builder")  # the same browser, another login
+    fill_cart(web, {TEA: 1}, "bob", DEMO_USERS["bob"])  # the same browser, another login
     assert web.post("/orders").status_code == 202
 
     assert len(alb.keys) == 2 and alb.keys[0] != alb.keys[1]

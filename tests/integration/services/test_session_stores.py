@@ -14,6 +14,7 @@ import pytest
 from botocore.config import Config
 from flask import Flask
 
+from localcloud.identity import DEMO_USERS
 from services.common.discovery import Discovery
 from services.common.redis_client import RedisProvider
 from services.web import cart
@@ -165,10 +166,11 @@ def test_an_unreachable_dynamodb_is_reported_not_raised(sessions_table):
 
 
 @pytest.fixture
-def dynamodb_prefix(aws, sessions_table) -> str:
+def dynamodb_prefix(aws, sessions_table, user_pool) -> str:
     path = f"/lc/webddb{uuid.uuid4().hex[:8]}/discovery"
     for name, value in {"session-store": "dynamodb", "sessions-table": sessions_table}.items():
         aws("ssm").put_parameter(Name=f"{path}/{name}", Value=value, Type="String")
+    user_pool.register(aws("ssm"), path)
     return path
 
 
@@ -248,7 +250,7 @@ def test_a_dynamodb_outage_is_a_clear_503_and_health_stays_200(aws, dynamodb_pre
 def test_on_dynamodb_session_and_cart_survive_the_instance_that_created_them(dynamodb_web: Tiers):
     web1, web2 = dynamodb_web.web
     browser = Browser()
-    assert browser.post(f"{web1.url}/login", {"username": "alice", "password": "wonderland"}).status == 200
+    assert browser.post(f"{web1.url}/login", {"username": "alice", "password": DEMO_USERS["alice"]}).status == 200
     added = browser.post(f"{web1.url}/cart/items", {"sku": MUG, "quantity": 3})
     assert added.status == 201, added.body
 
@@ -270,7 +272,7 @@ def test_on_dynamodb_an_order_empties_the_cart_and_a_double_submit_is_the_same_o
     web1, web2 = dynamodb_web.web
     dynamodb_web.cloud.drain(dynamodb_web.cloud.observer_queue_url, settle_seconds=0)
     browser = Browser()
-    assert browser.post(f"{web1.url}/login", {"username": "bob", "password": "builder"}).status == 200
+    assert browser.post(f"{web1.url}/login", {"username": "bob", "password": DEMO_USERS["bob"]}).status == 200
     assert browser.post(f"{web1.url}/cart/items", {"sku": TEA, "quantity": 2}).status == 201
 
     placed = browser.post(f"{web2.url}/orders")

@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 
+from localcloud.identity import DEMO_USERS
 from tests.integration.services.conftest import (
     DISCOVERY_TTL_SECONDS,
     Browser,
@@ -21,7 +22,7 @@ from tests.integration.services.conftest import (
 TEA, MUG = "SKU-TEA-001", "SKU-MUG-002"
 
 
-def logged_in(web: ServiceProcess, user: str = "alice", password: str = "wonderland") -> Browser:
+def logged_in(web: ServiceProcess, user: str = "alice", password: str = DEMO_USERS["alice"]) -> Browser:
     browser = Browser()
     reply = browser.post(f"{web.url}/login", {"username": user, "password": password})
     assert reply.status == 200, reply.body
@@ -41,7 +42,7 @@ def tiers(tiers: Tiers) -> Tiers:
 
 def test_any_web_instance_serves_any_request_of_a_session(tiers):
     web1, web2 = tiers.web
-    browser = logged_in(web1, "bob", "builder")
+    browser = logged_in(web1, "bob", DEMO_USERS["bob"])
     added = browser.post(f"{web1.url}/cart/items", {"sku": TEA, "quantity": 2})
     assert added.status == 201, added.body
 
@@ -189,5 +190,5 @@ def test_an_order_is_read_back_through_the_web_tier_once_recorded(tiers):
         "channel": "web",
     }
 
-    someone_else = logged_in(web1, "bob", "builder").get(f"{web1.url}/orders/{order_id}")
+    someone_else = logged_in(web1, "bob", DEMO_USERS["bob"]).get(f"{web1.url}/orders/{order_id}")
     assert someone_else.status == 404  # another customer's order does not exist for bob

@@ -4,13 +4,18 @@ the session interface, login, the cart rules, and how the web tier talks to the 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from contracts.activity import ActivityEvent
+from contracts.identity import IdTokenVerifier
+from localcloud.identity import DEMO_USERS
 from services.backend.app import create_app as create_backend
 from services.common.discovery import Discovery
 from services.common.settings import ServiceSettings
@@ -31,6 +36,8 @@ def settings(service: str, prefix: str, **changes) -> ServiceSettings:
         redis_tls=False,
         alb_gateway=None,
         instance_id="test-instance",
+        # the moto server (the `aws_endpoint` fixture) serves the user pool's JWKS
+        cognito_jwks_endpoint=os.environ.get("AWS_ENDPOINT_URL"),
     )
     return ServiceSettings(**{**values, **changes})
 
@@ -42,10 +49,11 @@ def aws_endpoint(monkeypatch, moto_endpoint) -> None:
 
 
 @pytest.fixture
-def prefix(aws, redis_server) -> str:
-    """A fresh discovery namespace per test, with the shared redis-server registered."""
+def prefix(aws, redis_server, user_pool) -> str:
+    """A fresh discovery namespace per test, with the shared redis-server and the user pool registered."""
     path = f"/lc/web{uuid.uuid4().hex[:8]}/discovery"
     aws("ssm").put_parameter(Name=f"{path}/redis-endpoint", Value=redis_server.endpoint, Type="String")
+    user_pool.register(aws("ssm"), path)
     return path
 
 
@@ -59,7 +67,7 @@ def web(aws, prefix):
     return web_client(aws, prefix)
 
 
-def login(client, username="alice", password="wonderland", **kw):
+def login(client, username="alice", password=DEMO_USERS["alice"], **kw):
     return client.post("/login", json={"username": username, "password": password}, **kw)
 
 
@@ -94,19 +102,74 @@ def test_the_cookie_is_secure_when_the_alb_forwarded_https(web):
 
 def test_login_issues_a_new_session_id_and_discards_the_old_one(web, redis_server):
     first = session_cookie(login(web))["value"]
-    second = session_cookie(login(web, "bob", "builder"))["value"]  # same browser, same cookie sent
+    second = session_cookie(login(web, "bob", DEMO_USERS["bob"]))["value"]  # same browser, same cookie sent
 
     assert second != first  # a planted (fixated) id is worthless after login
     assert redis_server.client().exists(SESSION_KEY_PREFIX + first) == 0
     assert web.get("/cart").json["customer_id"] == "bob"
 
 
-@pytest.mark.parametrize(("username", "password"), [("alice", "wrong"), ("mallory", "wonderland"), (None, None)])
+@pytest.mark.parametrize(("username", "password"), [("alice", "wrong"), ("mallory", DEMO_USERS["alice"]), (None, None)])
 def test_wrong_credentials_get_401_and_no_session(web, username, password):
     response = login(web, username, password)
     assert response.status_code == 401
     assert not response.headers.getlist("Set-Cookie")
     assert web.get("/cart").status_code == 401
+
+
+def test_sign_in_goes_to_cognito_and_the_session_keeps_the_verified_token_but_no_password(web, redis_server, user_pool):
+    cookie = session_cookie(login(web))
+    stored = redis_server.client().get(SESSION_KEY_PREFIX + cookie["value"])
+    assert stored is not None and DEMO_USERS["alice"].encode() not in stored
+
+    answer = web.get("/session")
+    assert answer.status_code == 200 and answer.json["customer"] == "alice"
+    identity = IdTokenVerifier(
+        user_pool_id=user_pool.pool_id, client_id=user_pool.client_id, jwks_endpoint=os.environ["AWS_ENDPOINT_URL"]
+    ).verify(answer.json["token"])  # signed by the pool for this app client, unexpired
+    assert identity.customer == "alice"
+    assert answer.json["websocketUrl"] is None  # no live-status API registered in this namespace
+
+
+def test_a_wrong_password_leaves_nothing_about_the_user_in_the_logs(web, caplog):
+    caplog.set_level(logging.INFO)  # what the service logs at (botocore's DEBUG lines carry request bodies)
+    response = login(web, "alice", "Not-the-password-1!")
+    assert response.status_code == 401 and response.json == {"error": "unknown user or wrong password"}
+    assert not response.headers.getlist("Set-Cookie")
+    logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
+    assert "sign-in refused" in logged
+    assert "alice" not in logged and "Not-the-password-1!" not in logged
+
+
+def test_an_expired_token_ends_the_session_and_asks_to_sign_in_again(web, redis_server):
+    sid = session_cookie(login(web))["value"]
+    with web.session_transaction() as stored:
+        stored["token_expires_at"] = int(time.time()) - 1  # the ID token has just expired
+    for path in ("/session", "/cart"):
+        answer = web.get(path)
+        assert answer.status_code == 401
+        assert (
+            answer.json == {"error": "login required"}
+            if path == "/cart"
+            else {"error": "session expired, sign in again"}
+        )
+    assert redis_server.client().exists(SESSION_KEY_PREFIX + sid) == 0
+    assert login(web).status_code == 200 and web.get("/session").status_code == 200  # signing in again works
+
+
+def test_the_session_names_the_live_status_socket(aws, prefix, monkeypatch):
+    ssm = aws("ssm")
+    ssm.put_parameter(
+        Name=f"{prefix}/websocket-url", Value="wss://abc123.execute-api.us-east-1.amazonaws.com/live", Type="String"
+    )
+    ssm.put_parameter(Name=f"{prefix}/websocket-api-id", Value="abc123", Type="String")
+    ssm.put_parameter(Name=f"{prefix}/websocket-stage", Value="live", Type="String")
+    on_aws = web_client(aws, prefix)
+    login(on_aws)
+    assert on_aws.get("/session").json["websocketUrl"] == "wss://abc123.execute-api.us-east-1.amazonaws.com/live"
+    local = web_client(aws, prefix, execute_api_endpoint="http://127.0.0.1:4566")
+    login(local)
+    assert local.get("/session").json["websocketUrl"] == "ws://127.0.0.1:4566/_aws/execute-api/abc123/live"
 
 
 def test_logout_deletes_the_session_from_redis(web, redis_server):
@@ -177,12 +240,12 @@ def test_the_cart_needs_a_login_and_json(web):
     ],
 )
 def test_bad_cart_lines_are_refused(web, body, status):
-    login(web, "bob", "builder")
+    login(web, "bob", DEMO_USERS["bob"])
     assert web.post("/cart/items", json=body).status_code == status
 
 
 def test_adding_accumulates_up_to_the_line_limit_and_removing_deletes_the_line(web):
-    login(web, "bob", "builder")
+    login(web, "bob", DEMO_USERS["bob"])
     web.delete(f"/cart/items/{TEA}")  # bob's cart is shared with other tests: start clean
     web.post("/cart/items", json={"sku": TEA, "quantity": 60})
     added = web.post("/cart/items", json={"sku": TEA, "quantity": 40})
@@ -227,7 +290,7 @@ def test_views_searches_and_cart_adds_each_send_one_activity_event(aws, prefix):
 
 
 def test_an_empty_cart_is_not_an_order(web):
-    login(web, "bob", "builder")
+    login(web, "bob", DEMO_USERS["bob"])
     web.delete(f"/cart/items/{TEA}")
     response = web.post("/orders")
     assert response.status_code == 400 and "empty" in response.json["error"]
@@ -316,7 +379,7 @@ def test_backend_answers_503_when_sns_fails_and_starts_no_cancel_window(aws, pre
 
 def test_every_route_answers_under_api_too_with_the_same_session(web):
     assert web.get("/api/cart").status_code == 401
-    response = web.post("/api/login", json={"username": "alice", "password": "wonderland"})
+    response = web.post("/api/login", json={"username": "alice", "password": DEMO_USERS["alice"]})
     assert response.status_code == 200
     assert session_cookie(response)["path"] == "/"  # one cookie for /api/* and the old paths alike
     added = web.post("/api/cart/items", json={"sku": TEA, "quantity": 2})
@@ -337,7 +400,7 @@ def test_the_catalogue_is_public_and_is_the_contracts(web):
 
 
 def test_a_limit_is_a_400_with_a_message_the_page_shows(web):
-    web.post("/api/login", json={"username": "alice", "password": "wonderland"})
+    web.post("/api/login", json={"username": "alice", "password": DEMO_USERS["alice"]})
     web.delete(f"/api/cart/items/{TEA}")  # alice's cart outlives other tests' sessions
     assert web.post("/api/cart/items", json={"sku": TEA, "quantity": 100}).status_code == 201
     response = web.post("/api/cart/items", json={"sku": TEA, "quantity": 1})

@@ -118,6 +118,10 @@ def lambda_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "HANDOFF_BUCKET": "handoff",
         "RECOMMENDATIONS_FUNCTION_NAME": "recommendations",
         "ACTIVITY_STATE_MACHINE_ARN": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:activity-counters",
+        "CONNECTIONS_TABLE": "connections",
+        "USER_POOL_ID": "us-east-1_TestPool",
+        "USER_POOL_CLIENT_ID": "storefront-web",
+        "WEBSOCKET_CALLBACK_URL": "https://abc123defg.execute-api.us-east-1.amazonaws.com/live",
     }.items():
         monkeypatch.setenv(name, value)
 
@@ -157,6 +161,7 @@ def aws(monkeypatch: pytest.MonkeyPatch, boto_clients: dict[str, Any]) -> Iterat
         _table(dynamodb.meta.client, "orders", "pk", "sk")
         _table(dynamodb.meta.client, "idempotency", "id")
         _table(dynamodb.meta.client, "inventory", "sku")
+        _table(dynamodb.meta.client, "connections", "customer_id", "connection_id")
 
         topic_arn = sns.create_topic(Name="order-events")["TopicArn"]
         queues: dict[str, str] = {}
@@ -194,7 +199,12 @@ def aws(monkeypatch: pytest.MonkeyPatch, boto_clients: dict[str, Any]) -> Iterat
             queues=queues,
             state_machine_arn=state_machine_arn,
             bucket="handoff",
-            tables={"orders": "orders", "idempotency": "idempotency", "inventory": "inventory"},
+            tables={
+                "orders": "orders",
+                "idempotency": "idempotency",
+                "inventory": "inventory",
+                "connections": "connections",
+            },
         )
 
 

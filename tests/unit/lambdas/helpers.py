@@ -32,6 +32,9 @@ HANDLER_MODULES = (
     "activity.handlers.consumer",
     "handoff.handlers.ingest",
     "recommendations.handlers.side_call",
+    "live.handlers.authorizer",
+    "live.handlers.connections",
+    "live.handlers.notifier",
 )
 
 

@@ -26,6 +26,10 @@ STOREFRONT_VARIABLES = {
     "CANCEL_WINDOW_QUEUE_URL",
     "RECOMMENDATIONS_FUNCTION_NAME",
     "ACTIVITY_STATE_MACHINE_ARN",
+    "CONNECTIONS_TABLE",
+    "USER_POOL_ID",
+    "USER_POOL_CLIENT_ID",
+    "WEBSOCKET_CALLBACK_URL",
 }
 # `env("NAME")` / `aws.env("NAME")` (plumbing.aws.env: a required variable).
 ENV_READ = re.compile(r"\benv\(\s*\"([A-Z_]+)\"\s*\)")
@@ -56,7 +60,7 @@ FUNCTIONS = design_functions()
 
 
 def test_the_design_table_was_read():
-    assert len(FUNCTIONS) == 13
+    assert len(FUNCTIONS) == 16
     assert (
         "checkout.handlers.tasks",
         list(CHECKOUT_TASKS),

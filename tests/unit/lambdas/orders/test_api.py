@@ -343,7 +343,9 @@ def test_a_failed_publish_is_a_503_and_the_retry_places_the_same_order(aws, api,
 def test_the_api_validates_post_orders_against_the_contracts_order_request_schema(api):
     """The OpenAPI document the resolver publishes (docs/openapi.json is generated from it) describes the
     POST /orders body with exactly the JSON schema of contracts.orders.OrderRequest."""
-    published = api.app.get_openapi_schema(title="t", version="1").model_dump(
+    from plumbing.http import SECURITY_SCHEMES
+
+    published = api.app.get_openapi_schema(title="t", version="1", security_schemes=SECURITY_SCHEMES).model_dump(
         mode="json", by_alias=True, exclude_none=True
     )
     components = published["components"]["schemas"]
@@ -412,3 +414,34 @@ def test_get_catalog_serves_the_contracts_catalogue_the_web_tier_prices_with(aws
     assert body == CATALOG.model_dump(mode="json")
     published = Catalog.model_validate(body)
     assert {p.sku: p.unit_price for p in published.products} == {s: p.unit_price for s, p in WEB_CATALOG.items()}
+
+
+def _as_customer(method: str, order_id: str, customer: str | None) -> dict:
+    """A /me/orders/{order_id} request past API Gateway's Cognito authorizer (its claims in the event)."""
+    event = api_event(
+        method,
+        f"/me/orders/{order_id}",
+        resource="/me/orders/{order_id}",
+        path_parameters={"order_id": order_id},
+        api_key_id="",
+    )
+    if customer is not None:
+        event["requestContext"]["authorizer"] = {"claims": {"cognito:username": customer, "token_use": "id"}}
+    return event
+
+
+def test_a_customer_reads_and_cancels_only_their_own_orders(aws, api, load_handler, lambda_context):
+    order_id = response_json(place(api, lambda_context, headers=KEY))["order_id"]  # customer-1's order
+    record_order(aws, load_handler, lambda_context)
+
+    mine = api.lambda_handler(_as_customer("GET", order_id, "customer-1"), lambda_context)
+    assert mine["statusCode"] == 200 and response_json(mine)["order_id"] == order_id
+    for stranger in ("customer-2", None):  # someone else's order is absent, not forbidden
+        assert api.lambda_handler(_as_customer("GET", order_id, stranger), lambda_context)["statusCode"] == 404
+        assert api.lambda_handler(_as_customer("DELETE", order_id, stranger), lambda_context)["statusCode"] == 404
+    assert aws.receive("probe") and not [
+        m for m in aws.receive("probe") if json.loads(m["Body"])["event_type"] == "OrderCancelled"
+    ]
+
+    cancelled = api.lambda_handler(_as_customer("DELETE", order_id, "customer-1"), lambda_context)
+    assert cancelled["statusCode"] == 200 and response_json(cancelled)["status"] == "CANCELLED"
