@@ -104,7 +104,8 @@ def test_a_shopper_browses_fills_the_cart_meets_a_limit_and_watches_the_order_co
         page.button("Place order").click()
         order_id = page.find("#order-id").text
         assert len(order_id) == 36
-        page.text_of("#order-transport", "2 seconds")  # no socket offered yet: polling GET /orders/<id>
+        # GET /api/session offers the live-status socket: the page follows the order over it.
+        page.text_of("#order-transport", "live over a WebSocket")
     with step(name, "checkout (API) -> the page shows COMPLETED"):
         wait_for(lambda: cloud.order(order_id), 60, f"order {order_id} recorded")
         cloud.stock(TEA, 1000)  # the warehouse's part: the checkout reserves from this stock
