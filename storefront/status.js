@@ -3,12 +3,16 @@
 import { getOrder } from "./api.js";
 
 export const POLL_MS = 2000;
+// While the socket is open the status is also read every LIVE_CHECK_MS: a change the socket never
+// carried (a notifier that gave up, a stream read from its end after a restart) still shows.
+export const LIVE_CHECK_MS = 15000;
 export const FINAL = new Set(["COMPLETED", "CANCELLED"]);
 
 export function watchOrder(orderId, session, onStatus, onTransport = () => {}) {
   let stopped = false;
   let timer = null;
   let socket = null;
+  let check = null;
   let last = null;
 
   const report = (status, reason) => {
@@ -39,7 +43,13 @@ export function watchOrder(orderId, session, onStatus, onTransport = () => {}) {
     try {
       const separator = session.websocketUrl.includes("?") ? "&" : "?";
       socket = new WebSocket(`${session.websocketUrl}${separator}token=${encodeURIComponent(session.token)}`);
-      socket.addEventListener("open", () => onTransport("live"));
+      socket.addEventListener("open", () => {
+        onTransport("live");
+        check = setInterval(
+          () => getOrder(orderId).then((order) => report(order.status, order.cancel_reason), () => {}),
+          LIVE_CHECK_MS,
+        );
+      });
       socket.addEventListener("message", (event) => {
         let message;
         try {
@@ -51,6 +61,8 @@ export function watchOrder(orderId, session, onStatus, onTransport = () => {}) {
       });
       socket.addEventListener("close", () => {
         socket = null;
+        clearInterval(check);
+        check = null;
         startPolling();
       });
       socket.addEventListener("error", () => startPolling());
@@ -67,6 +79,8 @@ export function watchOrder(orderId, session, onStatus, onTransport = () => {}) {
     stopped = true;
     if (timer !== null) clearTimeout(timer);
     timer = null;
+    if (check !== null) clearInterval(check);
+    check = null;
     if (socket) socket.close();
     socket = null;
   }

@@ -58,8 +58,13 @@ class Page:
         self.wait = WebDriverWait(driver, WAIT_SECONDS)
 
     def open(self, route: str = "") -> None:
-        """Load the page and wait for its first view (the module has run and routed)."""
-        self.driver.get(self.url + (f"#{route}" if route else ""))
+        """Load the page and wait for its first view (the module has run and routed). A page already at
+        that address is reloaded: a navigation that changes nothing but the same fragment would not."""
+        target = self.url + (f"#{route}" if route else "")
+        if self.driver.current_url == target:
+            self.driver.refresh()
+        else:
+            self.driver.get(target)
         self.find("main h1")
 
     def go(self, route: str) -> None:

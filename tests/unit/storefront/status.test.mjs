@@ -29,7 +29,7 @@ globalThis.fetch = async (url) => {
   return { ok: true, status: 200, text: async () => JSON.stringify({ order_id: "o-1", status }) };
 };
 
-const { watchOrder, POLL_MS } = await import("../../../storefront/status.js");
+const { watchOrder, POLL_MS, LIVE_CHECK_MS } = await import("../../../storefront/status.js");
 const tick = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 test("the socket carries the status live, with the token, and ignores other orders", async () => {
@@ -81,4 +81,24 @@ test("without a socket the page polls GET /api/orders/<id>, and a dropped socket
   await tick(POLL_MS + 200);
   assert.deepEqual(dropModes, ["live", "polling"]);
   assert.ok(dropped.includes("COMPLETED"));
+});
+
+test("a silent socket: the status is still read every LIVE_CHECK_MS, so a change it missed shows", async (t) => {
+  sockets.length = 0;
+  fetched.length = 0;
+  answers = ["RECEIVED", "COMPLETED"];
+  t.mock.timers.enable({ apis: ["setInterval"] });
+  const seen = [];
+  watchOrder("o-1", { websocketUrl: "ws://x/live", token: "t" }, (s) => seen.push(s.status));
+  sockets[0].emit("open");
+  await tick(10); // the one read that gives the starting status
+  assert.deepEqual(seen, ["RECEIVED"]);
+  t.mock.timers.tick(LIVE_CHECK_MS - 1);
+  await tick(10);
+  assert.deepEqual(seen, ["RECEIVED"]); // nothing before the interval
+  t.mock.timers.tick(1);
+  await tick(10);
+  assert.deepEqual(seen, ["RECEIVED", "COMPLETED"]);
+  assert.equal(sockets[0].closed, true); // the final status ends the watch, the check with it
+  assert.deepEqual(fetched, ["/api/orders/o-1", "/api/orders/o-1"]);
 });
