@@ -84,7 +84,7 @@ def _worth_showing(line: str) -> bool:
 # What the local stage's cloud assembly is made from: the app, its config and pins, and every tree whose
 # files go into templates or assets. Caches and bytecode are not inputs.
 SYNTH_INPUT_FILES = ("app.py", "cdk.json", "pyproject.toml", "constraints.txt", "package-lock.json")
-SYNTH_INPUT_TREES = ("stacks", "lambdas", "contracts", "services")
+SYNTH_INPUT_TREES = ("stacks", "lambdas", "contracts", "services", "storefront", "docs/diagrams")
 NOT_INPUTS = ("__pycache__", ".mypy_cache", ".pytest_cache")
 
 

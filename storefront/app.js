@@ -263,11 +263,18 @@ async function cartPage(token = active) {
 function orderPage(orderId, token) {
   const statusLine = el("p", { class: "status-line" }, "Status: ", el("strong", { id: "order-status" }, "RECEIVED"));
   const reasonLine = el("p", { id: "order-reason", hidden: true });
+  const changedLine = el("p", { id: "order-changed", class: "hint", hidden: true });
   const steps = el("ol", { class: "steps", "aria-label": "Order progress" }, STEPS.map((s) => el("li", { "data-step": s }, s)));
   const transport = el("p", { class: "transport", id: "order-transport" }, "");
   const live = el("div", { role: "status", "aria-live": "polite", class: "visually-hidden", id: "order-live" });
-  const paint = ({ status, reason }) => {
+  const paint = ({ status, reason, updatedAt }) => {
     statusLine.querySelector("strong").textContent = status;
+    // When the order took this status (the time written with it in DynamoDB), in the shopper's time zone.
+    const changed = updatedAt ? new Date(updatedAt) : null;
+    changedLine.hidden = !changed || Number.isNaN(changed.getTime());
+    changedLine.replaceChildren(...(changedLine.hidden ? [] : [
+      "Last change at ", el("time", { datetime: updatedAt }, changed.toLocaleTimeString()),
+    ]));
     live.textContent = `Order status: ${status}`;
     const reached = STEPS.indexOf(status);
     for (const li of steps.children) {
@@ -285,7 +292,7 @@ function orderPage(orderId, token) {
   };
   show(token, `Order ${orderId.slice(0, 8)}`,
     el("p", {}, "Order number ", el("code", { id: "order-id" }, orderId)),
-    statusLine, steps, reasonLine, transport, live,
+    statusLine, changedLine, steps, reasonLine, transport, live,
     el("p", {}, el("a", { href: "#/" }, "Continue shopping")));
   paint({ status: "RECEIVED" });
   stopWatching = watchOrder(orderId, session, paint, (mode, problem) => {

@@ -1,5 +1,6 @@
 // Live order status: a WebSocket when the session offers one, polling GET /orders/<id> every 2 s when it
-// does not or when the socket drops. `onStatus({status, reason})` is called on every change.
+// does not or when the socket drops. `onStatus({status, reason, updatedAt})` is called on every change
+// (`updatedAt`: when the order took that status in DynamoDB, ISO 8601, or null when not told).
 import { getOrder } from "./api.js";
 
 export const POLL_MS = 2000;
@@ -15,10 +16,10 @@ export function watchOrder(orderId, session, onStatus, onTransport = () => {}) {
   let check = null;
   let last = null;
 
-  const report = (status, reason) => {
+  const report = (status, reason, updatedAt) => {
     if (!status || (status === last && !reason)) return;
     last = status;
-    onStatus({ status, reason: reason || null });
+    onStatus({ status, reason: reason || null, updatedAt: updatedAt || null });
     if (FINAL.has(status)) stop();
   };
 
@@ -26,7 +27,7 @@ export function watchOrder(orderId, session, onStatus, onTransport = () => {}) {
     if (stopped) return;
     try {
       const order = await getOrder(orderId);
-      report(order.status, order.cancel_reason);
+      report(order.status, order.cancel_reason, order.updated_at);
     } catch (error) {
       if (error.status !== 404) onTransport("polling", error.message); // 404: not recorded yet
     }
@@ -46,7 +47,7 @@ export function watchOrder(orderId, session, onStatus, onTransport = () => {}) {
       socket.addEventListener("open", () => {
         onTransport("live");
         check = setInterval(
-          () => getOrder(orderId).then((order) => report(order.status, order.cancel_reason), () => {}),
+          () => getOrder(orderId).then((order) => report(order.status, order.cancel_reason, order.updated_at), () => {}),
           LIVE_CHECK_MS,
         );
       });
@@ -57,7 +58,7 @@ export function watchOrder(orderId, session, onStatus, onTransport = () => {}) {
         } catch {
           return;
         }
-        if (message && message.orderId === orderId) report(message.status, message.reason);
+        if (message && message.orderId === orderId) report(message.status, message.reason, message.updatedAt);
       });
       socket.addEventListener("close", () => {
         socket = null;
@@ -67,7 +68,7 @@ export function watchOrder(orderId, session, onStatus, onTransport = () => {}) {
       });
       socket.addEventListener("error", () => startPolling());
       // The socket only pushes changes: read the status once now, so the page starts from it.
-      getOrder(orderId).then((order) => report(order.status), () => {});
+      getOrder(orderId).then((order) => report(order.status, null, order.updated_at), () => {});
     } catch {
       startPolling();
     }

@@ -35,6 +35,24 @@ def test_the_fingerprint_follows_every_input_and_ignores_caches(project: Path):
     assert deploy.synth_inputs_fingerprint(project) not in (base, changed)
 
 
+def test_every_tree_an_asset_is_made_from_is_a_synth_input():
+    """A page or diagram edited is a changed assembly: the storefront's pages once were not inputs, and a
+    second `make local` served the old ones."""
+    from stacks import storefront_stack
+    from stacks.constructs import dependency_layer, service_bundle, source_tree
+
+    asset_trees = [
+        storefront_stack.PAGES,
+        storefront_stack.DIAGRAMS,
+        dependency_layer.LAMBDAS_DIR,
+        service_bundle.SERVICES_DIR,
+        source_tree.CONTRACTS_DIR,
+    ]
+    inputs = [deploy.ROOT / tree for tree in deploy.SYNTH_INPUT_TREES]
+    for tree in asset_trees:
+        assert any(tree.is_relative_to(root) for root in inputs), f"{tree} is not a synth input"
+
+
 def test_synth_runs_unless_the_assembly_matches_the_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     settings = Settings(state_dir=tmp_path)
     synths: list[list[str]] = []

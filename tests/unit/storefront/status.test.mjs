@@ -26,7 +26,7 @@ const fetched = [];
 globalThis.fetch = async (url) => {
   fetched.push(url);
   const status = answers.length ? answers.shift() : "RECEIVED";
-  return { ok: true, status: 200, text: async () => JSON.stringify({ order_id: "o-1", status }) };
+  return { ok: true, status: 200, text: async () => JSON.stringify({ order_id: "o-1", status, updated_at: `at ${status}` }) };
 };
 
 const { watchOrder, POLL_MS, LIVE_CHECK_MS } = await import("../../../storefront/status.js");
@@ -44,14 +44,14 @@ test("the socket carries the status live, with the token, and ignores other orde
   socket.emit("open");
   await tick(10); // the one read that gives the starting status
   socket.emit("message", { data: JSON.stringify({ orderId: "o-2", status: "COMPLETED" }) });
-  socket.emit("message", { data: JSON.stringify({ orderId: "o-1", status: "CONFIRMED" }) });
+  socket.emit("message", { data: JSON.stringify({ orderId: "o-1", status: "CONFIRMED", updatedAt: "2026-12-01T10:00:02Z" }) });
   socket.emit("message", { data: "not json" });
   socket.emit("message", { data: JSON.stringify({ orderId: "o-1", status: "CANCELLED", reason: "card declined" }) });
   assert.deepEqual(modes, ["live"]);
   assert.deepEqual(seen, [
-    { status: "RECEIVED", reason: null },
-    { status: "CONFIRMED", reason: null },
-    { status: "CANCELLED", reason: "card declined" },
+    { status: "RECEIVED", reason: null, updatedAt: "at RECEIVED" }, // the first read's updated_at
+    { status: "CONFIRMED", reason: null, updatedAt: "2026-12-01T10:00:02Z" }, // when DynamoDB took it
+    { status: "CANCELLED", reason: "card declined", updatedAt: null },
   ]);
   assert.equal(socket.closed, true); // a final status ends the watch
   assert.equal(fetched.length, 1);
@@ -64,10 +64,10 @@ test("without a socket the page polls GET /api/orders/<id>, and a dropped socket
   answers = ["RECEIVED", "COMPLETED"];
   const seen = [];
   const modes = [];
-  watchOrder("o-1", { websocketUrl: null, token: null }, (s) => seen.push(s.status), (m) => modes.push(m));
+  watchOrder("o-1", { websocketUrl: null, token: null }, (s) => seen.push(`${s.status} ${s.updatedAt}`), (m) => modes.push(m));
   assert.equal(sockets.length, 0);
   await tick(POLL_MS + 200);
-  assert.deepEqual(seen, ["RECEIVED", "COMPLETED"]);
+  assert.deepEqual(seen, ["RECEIVED at RECEIVED", "COMPLETED at COMPLETED"]); // the order's updated_at
   assert.deepEqual(modes, ["polling"]);
   assert.deepEqual(fetched, ["/api/orders/o-1", "/api/orders/o-1"]);
 
