@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 
 from localcloud import deploy, identity, runtime, storefront, tiers
-from localcloud.processes import ManagedProcess
+from localcloud.processes import INSTANCE_BUNDLES, ManagedProcess, processes_in, stop_all
 from localcloud.settings import ROOT, Settings
 
 
@@ -86,6 +86,11 @@ def down(settings: Settings, say, reset: bool = False) -> None:
             stopped.append(name)
     if runtime.EMULATOR in stopped:
         runtime.clear_scratch(settings)
+    # Instances outlive an emulator that died without stopping them (killed, crashed): they would keep
+    # their ports (8081-8120) until none is left for the next run's instances.
+    orphans = stop_all(processes_in(settings.state_dir / INSTANCE_BUNDLES))
+    if orphans:
+        stopped.append(f"{orphans} instance process{'es' if orphans > 1 else ''} its emulator left behind")
     say(f"stopped: {', '.join(stopped) or 'nothing (no process of ours was running)'}")
     if reset:
         for directory in (*runtime.emulator_state_dirs(settings), runtime.redis_data_dir(settings)):

@@ -7,6 +7,7 @@ process start time; `stop` checks both before signalling, so a recycled pid is n
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -16,6 +17,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+# Under the state directory: the service bundles the supervisor unpacks, each instance's working directory.
+INSTANCE_BUNDLES = "bundles"
 
 
 class ProcessExited(RuntimeError):
@@ -148,3 +152,42 @@ def _start_time(pid: int) -> str | None:
 def _is_child(pid: int) -> bool:
     stat = _stat(pid)
     return stat is not None and stat[1] == str(os.getpid())
+
+
+def processes_in(directory: Path) -> list[int]:
+    """Pids of the processes whose working directory is `directory` or below it (this machine's /proc).
+    The supervisor starts every instance in its unpacked service bundle, so this finds the instances of
+    one checkout's local cloud, and nothing else, even after the emulator that started them is gone."""
+    root = directory.resolve()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cwd = Path(os.readlink(entry / "cwd"))
+            state = _stat(int(entry.name))
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+        if state is not None and state[0] != "Z" and cwd.is_relative_to(root):
+            found.append(int(entry.name))
+    return found
+
+
+def stop_all(pids: list[int], timeout: float = 5.0) -> int:
+    """SIGTERM each, SIGKILL what still runs after `timeout`; how many there were."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(_running(pid) for pid in pids):
+            time.sleep(0.1)
+        if not any(_running(pid) for pid in pids):
+            break
+    return len(pids)
+
+
+def _running(pid: int) -> bool:
+    """Not a zombie: an exited child stays in /proc until its parent reaps it (not ours to do here)."""
+    state = _stat(pid)
+    return state is not None and state[0] != "Z"

@@ -206,7 +206,16 @@ def wait_for_warm_functions(settings: Settings, since: float, say, timeout: floa
 def _launcher_fingerprint() -> str:
     """Hash of the launcher and its shims: an emulator of ours started from other code is restarted."""
     digest = hashlib.sha256()
-    for module in ("compat.py", "emulator.py", "lambda_pool.py", "supervisor.py", "health.py", "scaling.py", "cdn.py"):
+    for module in (
+        "compat.py",
+        "emulator.py",
+        "lambda_pool.py",
+        "supervisor.py",
+        "health.py",
+        "scaling.py",
+        "cdn.py",
+        "processes.py",
+    ):
         digest.update((Path(__file__).parent / module).read_bytes())
     return digest.hexdigest()
 

@@ -52,6 +52,8 @@ from pathlib import Path
 from typing import Any
 
 from localcloud import health, scaling
+from localcloud.processes import INSTANCE_BUNDLES as BUNDLES
+from localcloud.processes import processes_in, stop_all
 
 logger = logging.getLogger("localcloud.supervisor")
 
@@ -468,7 +470,7 @@ class Supervisor:
         if launch.bundle is None:
             raise RuntimeError("the user data names no service bundle")
         bucket, key = launch.bundle
-        target = self.state_dir / "bundles" / re.sub(r"[^A-Za-z0-9._-]", "_", key)
+        target = self.state_dir / BUNDLES / re.sub(r"[^A-Za-z0-9._-]", "_", key)
         with self.bundle_lock:
             return self._unpacked(bucket, key, target)
 
@@ -663,6 +665,11 @@ class Supervisor:
     def run(self) -> None:
         (self.state_dir / "instances").mkdir(parents=True, exist_ok=True)
         self.note("supervisor started")
+        # An earlier emulator's instances (it was killed, not stopped): their records are replaced, so
+        # their processes must go too, or they keep their ports and serve from stale code.
+        left = stop_all(processes_in(self.state_dir / BUNDLES))
+        if left:
+            self.note(f"stopped {left} instance process{'es' if left > 1 else ''} of an earlier run")
         while not self.stopping.wait(TICK_SECONDS):
             now = time.monotonic()
             try:
