@@ -43,6 +43,9 @@ INTERFACE_ENDPOINTS: dict[str, ec2.InterfaceVpcEndpointAwsService] = {
     "Monitoring": ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_MONITORING,
     "Kms": ec2.InterfaceVpcEndpointAwsService.KMS,
     "Sts": ec2.InterfaceVpcEndpointAwsService.STS,
+    # The web tier's sign-in (InitiateAuth) and the pool's signing keys (JWKS); AWS PrivateLink serves a
+    # user pool's API only while the pool has no domain, and the Identity stack gives it none.
+    "CognitoIdp": ec2.InterfaceVpcEndpointAwsService.COGNITO_IDP,
 }
 
 

@@ -31,6 +31,15 @@ def test_user_pool_has_a_strong_password_policy_and_threat_protection(stage, req
     assert pool["UsernameConfiguration"] == {"CaseSensitive": False}
 
 
+@pytest.mark.parametrize("stage", ["sandbox", "production"])
+def test_the_pool_has_no_domain_so_isolated_subnets_reach_it_through_privatelink(stage, request):
+    """The web tier signs in through the Network stack's cognito-idp endpoint: AWS PrivateLink serves a
+    user pool's API only while the pool has no domain (no hosted UI, no OAuth endpoints)."""
+    template = request.getfixturevalue(stage).templates["identity"]
+    types = {r["Type"] for r in template["Resources"].values()}
+    assert "AWS::Cognito::UserPool" in types and "AWS::Cognito::UserPoolDomain" not in types
+
+
 def test_production_keeps_its_users(production):
     template = production.templates["identity"]
     resource = next(v for v in template["Resources"].values() if v["Type"] == "AWS::Cognito::UserPool")

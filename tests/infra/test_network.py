@@ -184,6 +184,7 @@ def test_endpoints_let_isolated_tiers_reach_aws_apis(stage, request):
         ".monitoring",
         ".kms",
         ".sts",
+        ".cognito-idp",  # the web tier's sign-in and token verification, from isolated subnets
     }
     for endpoint in interfaces:
         props = endpoint["Properties"]
