@@ -133,7 +133,7 @@ GAMEDAY_ARGS ?=
 gameday: setup ## ~1000 orders through the web ALB and the API while 7 faults are injected; docs/gameday.md + .png
 	$(VENV)/bin/python -m scripts.gameday $(GAMEDAY_ARGS)
 
-screenshots: setup ## docs/storefront-{catalog,cart,order}.png from the storefront in headless Chromium (after make local)
+screenshots: setup ## docs/storefront-{catalog,cart,pay,order}.png from the storefront in headless Chromium (after make local)
 	$(VENV)/bin/python -m scripts.screenshots
 
 clean:

@@ -125,6 +125,7 @@ class ApprovalDecided(BaseModel):
 # What each error status means, for the OpenAPI document (the bodies are ErrorBody unless noted).
 ERROR_STATUSES: dict[int, str] = {
     400: "Invalid request: the message names each field and what is wrong with it",
+    401: "Missing, expired or invalid Cognito ID token (the customer routes' authorizer)",
     403: "Missing or unknown API key",
     404: "No such order (or no pending approval)",
     409: "The order's status does not allow this, or the request is still in progress",

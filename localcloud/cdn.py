@@ -8,6 +8,11 @@ runtime patch its S3 origin needs. Runs inside the emulator (localcloud/emulator
   `lc-local-storefront`, stacks/storefront_stack.py) with `X-Forwarded-Proto: https`: what CloudFront's
   edge sees after it terminated TLS. Nothing else changes: behaviours, origins, headers policies and
   the viewer-protocol redirect are MiniStack's.
+- API Gateway origins. The distribution's `/me/*` behaviour has the REST API as its origin
+  (`<api id>.execute-api.<region>.amazonaws.com`, the stage as origin path), a host MiniStack's CloudFront
+  refuses to dial (AWS-owned) and that does not resolve here. The patch sends such an origin fetch to the
+  emulator's own address for that API, `/_aws/execute-api/<api id>/<stage>/...`, without the viewer's
+  Host (API Gateway answers only to its own name; the AllViewerExceptHostHeader policy drops it too).
 - S3 origin fetches are TLS. CloudFront reaches an S3 origin over HTTPS, so the bucket policy's
   enforce-SSL deny (`aws:SecureTransport` false) never matches its fetches; MiniStack evaluates the
   policy with the secure-transport flag of the viewer's connection (plain HTTP here), and every page
@@ -16,6 +21,7 @@ runtime patch its S3 origin needs. Runs inside the emulator (localcloud/emulator
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -23,6 +29,8 @@ from typing import Any
 from localcloud.settings import PREFIX, STAGE
 
 S3_ORIGIN_TLS = "CloudFront S3 origin fetches over TLS"
+API_GATEWAY_ORIGIN = "CloudFront API Gateway origins reach the emulator's execute-api"
+_EXECUTE_API_HOST = re.compile(r"^([a-z0-9]+)\.execute-api\.[a-z0-9-]+\.amazonaws\.com$")
 STOREFRONT_COMMENT = f"{PREFIX}-{STAGE}-storefront"  # stacks.storefront_stack.distribution_comment
 DEFAULT_VIEWER_PORT = 8480
 _COMMENT = re.compile(r"<Comment>([^<]*)</Comment>")
@@ -45,6 +53,29 @@ def patch_s3_origin_tls() -> None:
             iam_evaluator._request_origin.reset(token)
 
     cloudfront._serve_s3_origin = serve_over_tls
+
+
+def patch_api_gateway_origin() -> None:
+    from ministack.services import cloudfront
+
+    fetch = cloudfront._fetch_from_origin
+
+    async def fetch_from_local_api(
+        origin: dict, method: str, uri: str, query_string: str, headers: dict, body: bytes, *args: Any
+    ) -> Any:
+        found = _EXECUTE_API_HOST.match(cloudfront._normalize_origin_host(origin.get("domain_name", "")))
+        if found:
+            origin = {
+                **origin,
+                "domain_name": "127.0.0.1",
+                "http_port": int(os.environ.get("GATEWAY_PORT", "4566")),
+                "protocol_policy": "http-only",
+                "origin_path": f"/_aws/execute-api/{found.group(1)}" + (origin.get("origin_path") or ""),
+            }
+            headers = {name: value for name, value in headers.items() if name.lower() != "host"}
+        return await fetch(origin, method, uri, query_string, headers, body, *args)
+
+    cloudfront._fetch_from_origin = fetch_from_local_api
 
 
 def storefront_domain(comment: str = STOREFRONT_COMMENT) -> str | None:

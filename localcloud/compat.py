@@ -515,6 +515,7 @@ LAMBDA_WORKER_POOL = "Lambda workers: bounded cold starts, warm workers first"
 TARGET_HEALTH = "ALB target health checks and routing to healthy targets"
 AUTO_SCALING = "Auto Scaling groups run real instances, replace unhealthy ones, track targets"
 S3_ORIGIN_TLS = cdn.S3_ORIGIN_TLS
+API_GATEWAY_ORIGIN = cdn.API_GATEWAY_ORIGIN
 RUNTIME_PATCHES = (
     LAMBDA_ERROR_TYPE,
     ALB_TARGET_PORT,
@@ -523,6 +524,7 @@ RUNTIME_PATCHES = (
     TARGET_HEALTH,
     AUTO_SCALING,
     S3_ORIGIN_TLS,
+    API_GATEWAY_ORIGIN,
 )
 
 
@@ -880,6 +882,7 @@ def install_runtime_patches() -> list[str]:
     lambda_pool.install()
     supervisor.install()  # TARGET_HEALTH and AUTO_SCALING: one control loop
     cdn.patch_s3_origin_tls()
+    cdn.patch_api_gateway_origin()
     return list(RUNTIME_PATCHES)
 
 

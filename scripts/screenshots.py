@@ -1,8 +1,6 @@
-"""`make screenshots`: the storefront's catalogue, a cart and a completed order page, as headless
-Chromium shows them, in docs/storefront-{catalog,cart,order}.png. Needs the local cloud (`make local`).
-
-The order is checked out through the API (the back end's door; the web tier places orders, and the
-checkout is started by the API client as in the `make local` scenario), and the page follows its status.
+"""`make screenshots`: the storefront's catalogue, a cart, an order page waiting for payment and the
+same page once the checkout completed (followed live over the WebSocket), as headless Chromium shows
+them, in docs/storefront-{catalog,cart,pay,order}.png. Needs the local cloud (`make local`).
 """
 
 from __future__ import annotations
@@ -13,12 +11,12 @@ import time
 from localcloud.identity import DEMO_USERS
 from localcloud.scenario import stock_catalogue
 from localcloud.settings import ROOT, Settings
-from localcloud.storefront import Deployed, api_client, storefront_client, wait_for
+from localcloud.storefront import Deployed, storefront_client
 from tests.e2e import browser as chromium
 
 DOCS = ROOT / "docs"
 PICTURES_LOADED = "return [...document.querySelectorAll('#catalog img')].every((i) => i.naturalWidth > 0)"
-SHOTS = {name: DOCS / f"storefront-{name}.png" for name in ("catalog", "cart", "order")}
+SHOTS = {name: DOCS / f"storefront-{name}.png" for name in ("catalog", "cart", "pay", "order")}
 
 
 def main() -> int:
@@ -34,9 +32,8 @@ def main() -> int:
     for item in client.get("/cart").body["items"]:
         client.delete(f"/cart/items/{item['sku']}")
     deployed = Deployed(settings, settings.cdk_out)
-    api = api_client(settings, deployed)
     stock_catalogue(settings, deployed, print)  # the checkout reserves stock (the scenario's warehouse step)
-    driver = chromium.start(1280, 860)
+    driver = chromium.start(1280, 1000)
     started = time.monotonic()
     try:
         page = chromium.Page(driver, settings.storefront_url)
@@ -55,9 +52,10 @@ def main() -> int:
         page.find("#cart-total")
         page.screenshot(SHOTS["cart"])
         page.button("Place order").click()
-        order_id = page.find("#order-id").text
-        wait_for(lambda: api.get(f"/orders/{order_id}").status == 200, 60, f"order {order_id} recorded")
-        assert api.post(f"/orders/{order_id}/checkout", {}).status == 202
+        page.find("#pay-form")  # shown once the order is recorded
+        page.text_of("#order-transport", "live over a WebSocket")
+        page.screenshot(SHOTS["pay"])
+        page.button("Pay and check out").click()
         page.text_of("#order-status", "COMPLETED", timeout=90)
         page.screenshot(SHOTS["order"])
     finally:

@@ -28,7 +28,6 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
-from aws_cdk import aws_ssm as ssm
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
@@ -37,6 +36,7 @@ from contracts.deliveries import CARRIER_ATTRIBUTE, DELIVERY_UPDATED, EVENT_TYPE
 from contracts.orders import OrderRequest
 from contracts.tables import ORDER_PREFIX, RECOMMENDATION_PREFIX
 from stacks.config import StageConfig
+from stacks.constructs.discovery import publish
 from stacks.constructs.powertools_function import AsyncInvokeProps, PowertoolsFunction, PowertoolsFunctionProps
 from stacks.constructs.request_model import add_request_model
 from stacks.grants import grant_items
@@ -119,6 +119,7 @@ class ApiStack(Stack):
             )
         )
         self.approvals_function = self._approvals_function(config, orders_table, checkout_state_machine)
+        self.stage_name = STAGE_NAME
         self.rest_api = self._rest_api(config)
         self._routes()
         self.api_key = self._usage_plan(config)
@@ -133,12 +134,12 @@ class ApiStack(Stack):
             "with the web ALB; cdk-nag only sees associations made in this stack.",
         )
 
-        ssm.StringParameter(
+        publish(
             self,
-            "ApiUrlParameter",
-            parameter_name=config.parameter_name("discovery", "api-url"),
-            string_value=self.rest_api.url,
-            description="Base URL of the storefront REST API (stage included)",
+            config.parameter_name("discovery"),
+            "api-url",
+            self.rest_api.url,
+            "Base URL of the storefront REST API (stage included)",
         )
         CfnOutput(self, "ApiUrl", value=self.rest_api.url)
         CfnOutput(self, "BackOfficeRoleArn", value=self.back_office_role.role_arn)
@@ -397,8 +398,8 @@ class ApiStack(Stack):
             results_cache_ttl=Duration.minutes(5),
         )
         my_order = api.root.add_resource("me").add_resource("orders").add_resource("{order_id}")
-        for verb in ("GET", "DELETE"):
-            my_order.add_method(
+        for resource, verb in ((my_order, "GET"), (my_order, "DELETE"), (my_order.add_resource("checkout"), "POST")):
+            resource.add_method(
                 verb,
                 orders,
                 authorization_type=apigw.AuthorizationType.COGNITO,

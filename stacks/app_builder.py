@@ -190,6 +190,8 @@ def build_app(app: cdk.App, config: StageConfig | None = None) -> StorefrontApp:
         origins_of=StorefrontOrigins(
             assets_bucket=data.assets_bucket,
             web_load_balancer=web.load_balancer,
+            rest_api=api.rest_api,
+            rest_api_stage=api.stage_name,
             log_bucket=data.access_logs_bucket,
         ),
         web_acl_arn=edge.cdn_web_acl.attr_arn if edge.cdn_web_acl else None,

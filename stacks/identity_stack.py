@@ -25,6 +25,7 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from stacks.config import StageConfig
+from stacks.constructs.discovery import publish
 from stacks.nag import acknowledge
 from stacks.stage_defaults import removal_policy
 
@@ -79,14 +80,8 @@ class IdentityStack(Stack):
             refresh_token_validity=Duration.hours(8),
         )
 
-        def discovery(name: str, value: str, description: str) -> None:
-            ssm.StringParameter(
-                self,
-                "".join(part.capitalize() for part in name.split("-")) + "Parameter",
-                parameter_name=config.parameter_name("discovery", name),
-                string_value=value,
-                description=description,
-            )
+        def discovery(name: str, value: str, description: str) -> ssm.StringParameter:
+            return publish(self, config.parameter_name("discovery"), name, value, description)
 
         discovery("user-pool-id", self.user_pool.user_pool_id, "Cognito user pool of the storefront's customers")
         discovery("user-pool-client-id", self.web_client.user_pool_client_id, "Cognito app client of the web tier")

@@ -33,6 +33,7 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from stacks.config import StageConfig
+from stacks.constructs.discovery import publish
 from stacks.constructs.powertools_function import PowertoolsFunction, PowertoolsFunctionProps
 from stacks.data_stack import standard_table
 from stacks.nag import acknowledge, iam5_resource_finding
@@ -153,14 +154,8 @@ class LiveStatusStack(Stack):
 
         self.stream_failures, self.notifier_function = self._notifier(config, shared, orders_table)
 
-        def discovery(name: str, value: str, description: str) -> None:
-            ssm.StringParameter(
-                self,
-                "".join(part.capitalize() for part in name.split("-")) + "Parameter",
-                parameter_name=config.parameter_name("discovery", name),
-                string_value=value,
-                description=description,
-            )
+        def discovery(name: str, value: str, description: str) -> ssm.StringParameter:
+            return publish(self, config.parameter_name("discovery"), name, value, description)
 
         discovery("websocket-url", self.stage.url, "Live-status WebSocket URL (wss://, open with ?token=<ID token>)")
         discovery("websocket-api-id", self.api.api_id, "Live-status WebSocket API id")

@@ -24,6 +24,7 @@ from constructs import Construct
 
 from contracts.pictures import RENDERED_PREFIX, UPLOADS_PREFIX
 from stacks.config import StageConfig
+from stacks.constructs.discovery import publish
 from stacks.constructs.queue_worker_fleet import QueueWorkerFleet, QueueWorkerFleetProps
 from stacks.constructs.service_instances import (
     ServiceUserDataProps,
@@ -119,13 +120,7 @@ class MediaStack(Stack):
         )
 
         def discovery(name: str, value: str, description: str) -> ssm.StringParameter:
-            return ssm.StringParameter(
-                self,
-                "".join(part.capitalize() for part in name.split("-")) + "Parameter",
-                parameter_name=config.parameter_name("discovery", name),
-                string_value=value,
-                description=description,
-            )
+            return publish(self, config.parameter_name("discovery"), name, value, description)
 
         discovery("picture-jobs-queue-url", picture_jobs_queue.queue_url, "SQS queue of picture jobs (S3 events)")
         discovery("assets-bucket", assets_bucket.bucket_name, "S3 assets bucket (renditions under pictures/)")

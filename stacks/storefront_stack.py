@@ -2,8 +2,9 @@
 
 The static files (`storefront/`: HTML, CSS, ES modules, product pictures) and the architecture diagrams
 go to the assets bucket with CDK's BucketDeployment; CloudFront reads them through origin access control
-(the bucket stays private) and sends `/api/*` to the web ALB, so the pages and their JSON calls are one
-origin (no CORS). Its own stack because it changes with every release of the pages, while the bucket
+(the bucket stays private), sends `/api/*` to the web ALB and `/me/*` to the REST API's customer routes
+(the Cognito authorizer's; the page sends the shopper's ID token), so the pages and their JSON calls
+are one origin (no CORS) and the browser reaches the API without the web tier in between. Its own stack because it changes with every release of the pages, while the bucket
 (Data), the ALB (Web) and the web ACL (Edge) outlive it.
 """
 
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aws_cdk import CfnOutput, CfnResource, Duration, Stack
+from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
@@ -30,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PAGES = ROOT / "storefront"
 DIAGRAMS = ROOT / "docs" / "diagrams"
 API_PATH = "/api/*"  # the web tier answers every route under /api too (services/web/app.py)
+CUSTOMER_PATH = "/me/*"  # the REST API's customer routes (stacks/api_stack.py), Cognito-authorized
 DIAGRAMS_PREFIX = "diagrams/"
 # The local cloud's viewer endpoint finds the distribution by this comment (localcloud/cdn.py).
 COMMENT_SUFFIX = "storefront"
@@ -41,10 +44,13 @@ def distribution_comment(config: StageConfig) -> str:
 
 @dataclass(frozen=True)
 class StorefrontOrigins:
-    """Where the distribution's two origins are: the assets bucket and the web tier's load balancer."""
+    """Where the distribution's origins are: the assets bucket, the web tier's load balancer and the REST
+    API (its deployment stage is the origin path)."""
 
     assets_bucket: s3.IBucket
     web_load_balancer: elbv2.IApplicationLoadBalancer
+    rest_api: apigw.RestApiBase
+    rest_api_stage: str  # its deployment stage's name, the origin path (a literal: no import of the name)
     log_bucket: s3.IBucket
 
 
@@ -136,7 +142,17 @@ class StorefrontStack(Stack):
                     cache_policy=cloudfront.CachePolicy.CACHING_DISABLED,
                     origin_request_policy=cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
                     response_headers_policy=headers,
-                )
+                ),
+                CUSTOMER_PATH: cloudfront.BehaviorOptions(
+                    origin=origins.RestApiOrigin(origins_of.rest_api, origin_path=f"/{origins_of.rest_api_stage}"),
+                    viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+                    allowed_methods=cloudfront.AllowedMethods.ALLOW_ALL,
+                    # A customer's own orders: never cached; the Authorization header (the ID token the
+                    # Cognito authorizer checks) reaches API Gateway, whose Host it must not be.
+                    cache_policy=cloudfront.CachePolicy.CACHING_DISABLED,
+                    origin_request_policy=cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
+                    response_headers_policy=headers,
+                ),
             },
             http_version=cloudfront.HttpVersion.HTTP2_AND_3,
             price_class=cloudfront.PriceClass.PRICE_CLASS_100,

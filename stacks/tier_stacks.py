@@ -28,6 +28,7 @@ from contracts.handoff import INCOMING_PREFIX
 from contracts.tables import ORDER_PREFIX, WEB_ORDERS_IDEMPOTENCY_PREFIX
 from stacks.config import StageConfig
 from stacks.constructs.alb_tier import AlbAutoScalingTier, AlbAutoScalingTierProps
+from stacks.constructs.discovery import publish
 from stacks.constructs.service_instances import (
     ServiceUserDataProps,
     grant_boot_and_discovery,
@@ -192,13 +193,7 @@ class BackendTierStack(_TierStack):
         )
 
         def discovery(name: str, value: str, description: str) -> ssm.StringParameter:
-            return ssm.StringParameter(
-                self,
-                "".join(part.capitalize() for part in name.split("-")) + "Parameter",
-                parameter_name=config.parameter_name("discovery", name),
-                string_value=value,
-                description=description,
-            )
+            return publish(self, config.parameter_name("discovery"), name, value, description)
 
         self.backend_url_parameter = discovery(
             "backend-url", f"http://{self.tier.load_balancer.load_balancer_dns_name}", "Internal backend ALB URL"

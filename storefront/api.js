@@ -1,5 +1,7 @@
-// The web tier's JSON paths, on this page's own origin: CloudFront sends /api/* to the web ALB.
+// The web tier's JSON paths, on this page's own origin: CloudFront sends /api/* to the web ALB, and
+// /me/* to the REST API's customer routes (Cognito-authorized: the request carries the ID token).
 export const API = "/api";
+export const CUSTOMER_API = "";
 
 export class ApiError extends Error {
   constructor(status, message, body) {
@@ -9,16 +11,18 @@ export class ApiError extends Error {
   }
 }
 
-// One JSON request; resolves to the body, rejects with ApiError carrying the tier's {"error": ...} text.
-export async function call(method, path, body) {
+// One JSON request; resolves to the body, rejects with ApiError carrying the tier's {"error": ...} text
+// (API Gateway's {"message": ...}). `token`: sent as the Authorization header (the customer routes).
+export async function call(method, path, body, { base = API, token = null } = {}) {
   const init = { method, headers: { Accept: "application/json" }, credentials: "same-origin" };
+  if (token) init.headers.Authorization = token;
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
   let response;
   try {
-    response = await fetch(API + path, init);
+    response = await fetch(base + path, init);
   } catch (networkError) {
     throw new ApiError(0, "The shop cannot be reached right now; please try again.", null);
   }
@@ -42,6 +46,11 @@ export const addToCart = (sku, quantity) => call("POST", "/cart/items", { sku, q
 export const removeFromCart = (sku) => call("DELETE", `/cart/items/${encodeURIComponent(sku)}`);
 export const placeOrder = () => call("POST", "/orders");
 export const getOrder = (orderId) => call("GET", `/orders/${encodeURIComponent(orderId)}`);
+// The Pay button: the REST API's customer checkout, with the shopper's ID token (GET /api/session).
+export const checkOut = (orderId, cardNumber, token) =>
+  call("POST", `/me/orders/${encodeURIComponent(orderId)}/checkout`, { card_number: cardNumber }, {
+    base: CUSTOMER_API, token,
+  });
 export const login = (username, password) => call("POST", "/login", { username, password });
 export const logout = () => call("POST", "/logout");
 

@@ -85,7 +85,9 @@ function needSignIn(error, back) {
   if (error.status !== 401) return false;
   session = null;
   renderAccount();
-  say(error.message === "login required" ? "Please sign in first." : error.message, "error");
+  // API Gateway's Cognito authorizer answers a stale token with a bare 401 "Unauthorized".
+  const why = { "login required": "Please sign in first.", Unauthorized: "Your sign-in has expired, please sign in again." };
+  say(why[error.message] || error.message, "error");
   location.hash = `#/signin?next=${encodeURIComponent(back)}`;
   return true;
 }
@@ -260,6 +262,47 @@ async function cartPage(token = active) {
   );
 }
 
+// An order can be paid for until its checkout has started (the API's CHECKOUT_ALLOWED statuses).
+const PAYABLE = new Set(["RECEIVED", "CONFIRMED"]);
+
+// The Pay form: a card number (test cards: any is approved unless it ends in 0002), then the REST API's
+// POST /me/orders/<id>/checkout with the shopper's ID token (through CloudFront, the page's own origin).
+// The status line shows what the checkout does next.
+function paymentForm(orderId) {
+  const card = el("input", {
+    id: "card-number", name: "card-number", inputmode: "numeric", autocomplete: "cc-number",
+    required: true, value: "4242 4242 4242 4242", "aria-describedby": "card-hint",
+  });
+  const submit = el("button", { type: "submit" }, "Pay and check out");
+  const form = el("form", {
+    id: "pay-form", class: "pay", "aria-labelledby": "pay-heading",
+    onsubmit: async (event) => {
+      event.preventDefault();
+      submit.disabled = true;
+      try {
+        if (!session || !session.token) throw new api.ApiError(401, "Please sign in first.", null);
+        await api.checkOut(orderId, card.value.replace(/[\s-]/g, ""), session.token);
+        form.dataset.sent = "yes";
+        form.hidden = true;
+        say("Payment sent: the checkout has started.");
+      } catch (error) {
+        if (needSignIn(error, `#/orders/${orderId}`)) return;
+        say(error.message, "error");
+        card.focus();
+      } finally {
+        submit.disabled = false;
+      }
+    },
+  },
+    el("h2", { id: "pay-heading" }, "Pay"),
+    el("label", { for: "card-number" }, "Card number"),
+    card,
+    el("p", { class: "hint", id: "card-hint" },
+      "A demo shop: every card number is approved except those ending in 0002, which the bank declines."),
+    submit);
+  return form;
+}
+
 function orderPage(orderId, token) {
   const statusLine = el("p", { class: "status-line" }, "Status: ", el("strong", { id: "order-status" }, "RECEIVED"));
   const reasonLine = el("p", { id: "order-reason", hidden: true });
@@ -267,7 +310,10 @@ function orderPage(orderId, token) {
   const steps = el("ol", { class: "steps", "aria-label": "Order progress" }, STEPS.map((s) => el("li", { "data-step": s }, s)));
   const transport = el("p", { class: "transport", id: "order-transport" }, "");
   const live = el("div", { role: "status", "aria-live": "polite", class: "visually-hidden", id: "order-live" });
-  const paint = ({ status, reason, updatedAt }) => {
+  const payment = paymentForm(orderId);
+  // `recorded`: the status comes from the order record (not the page's own first guess), so the order
+  // can be paid for: the API checks out recorded orders only.
+  const paint = ({ status, reason, updatedAt, recorded = true }) => {
     statusLine.querySelector("strong").textContent = status;
     // When the order took this status (the time written with it in DynamoDB), in the shopper's time zone.
     const changed = updatedAt ? new Date(updatedAt) : null;
@@ -284,6 +330,7 @@ function orderPage(orderId, token) {
       if (index === reached) li.setAttribute("aria-current", "step");
       else li.removeAttribute("aria-current");
     }
+    payment.hidden = payment.dataset.sent === "yes" || !recorded || !PAYABLE.has(status);
     if (status === "CANCELLED") {
       steps.append(el("li", { class: "cancelled", "aria-current": "step" }, "CANCELLED"));
       reasonLine.hidden = !reason;
@@ -292,9 +339,9 @@ function orderPage(orderId, token) {
   };
   show(token, `Order ${orderId.slice(0, 8)}`,
     el("p", {}, "Order number ", el("code", { id: "order-id" }, orderId)),
-    statusLine, changedLine, steps, reasonLine, transport, live,
+    statusLine, changedLine, steps, reasonLine, payment, transport, live,
     el("p", {}, el("a", { href: "#/" }, "Continue shopping")));
-  paint({ status: "RECEIVED" });
+  paint({ status: "RECEIVED", recorded: false });
   stopWatching = watchOrder(orderId, session, paint, (mode, problem) => {
     transport.textContent = mode === "live"
       ? "Updates arrive live over a WebSocket."

@@ -16,6 +16,8 @@ scheme, so a negative case negates the data, not the credentials) and checks eac
 
 The staff operations (the document's `sigv4` scheme) are sent signed (botocore's SigV4Auth over the exact
 prepared request, as the back-office role) instead of with the key.
+The customer operations (`/me/...`, the `cognito` scheme) carry a demo customer's Cognito ID token (from the
+web tier's `GET /session` after sign-in) instead of the key, and ids of that customer's real orders.
 
 `test_every_operation_refuses_requests_without_credentials` sends schema-valid requests of each operation
 without the key and with an unknown one: 403 (401 accepted), whatever the operation would answer otherwise.
@@ -56,6 +58,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from contracts.api import API_KEY_HEADER
+from localcloud.identity import DEMO_USERS
 from localcloud.settings import ROOT
 from localcloud.storefront import SignedHttpClient, wait_for
 from tests.e2e.harness import Harness
@@ -65,19 +68,23 @@ pytestmark = pytest.mark.e2e
 DOCUMENT = ROOT / "docs" / "openapi.json"
 API_KEY_SCHEME = "apiKey"  # the document's security schemes (lambdas/plumbing/http.py)
 SIGV4_SCHEME = "sigv4"
+CUSTOMER_SCHEME = "cognito"  # the customer routes (/me/...): the signed-in customer's ID token
+CUSTOMER = "bob"  # a demo user (localcloud/identity.py) whose token the customer operations carry
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "50"))
 
 POSITIVE_DATA_ACCEPTED = ["2xx", "401", "403", "404", "409", "422", "429", "5xx"]
 
 
-def load_schema(base_url: str | None = None, api_key: str | None = None):
-    """The document as schemathesis reads it; with the deployed API's address and key when given (the key
-    through schemathesis' auth for the `ApiKey` scheme, so negative cases keep it and negate the data)."""
+def load_schema(base_url: str | None = None, api_key: str | None = None, id_token: str | None = None):
+    """The document as schemathesis reads it; with the deployed API's address, key and a customer's ID token
+    when given (through schemathesis' auth for the `apiKey` and `cognito` schemes, so negative cases keep
+    the credentials and negate the data)."""
     config: dict = {"checks": {"positive_data_acceptance": {"expected-statuses": POSITIVE_DATA_ACCEPTED}}}
     if base_url:
         config["base-url"] = base_url
-    if api_key:
-        config["auth"] = {"openapi": {API_KEY_SCHEME: {"api_key": api_key}}}
+    schemes = {API_KEY_SCHEME: api_key, CUSTOMER_SCHEME: id_token}
+    if any(schemes.values()):
+        config["auth"] = {"openapi": {name: {"api_key": value} for name, value in schemes.items() if value}}
     schema = schemathesis.openapi.from_path(DOCUMENT, config=schemathesis.Config.from_dict(config))
     operations = {}
     for result in schema.get_all_operations():
@@ -128,6 +135,9 @@ KNOWN_IDS = {
     "DELETE /orders/{order_id}": "order_to_cancel",
     "POST /orders/{order_id}/checkout": "recorded_order",
     "POST /approvals/{order_id}": "order_awaiting_approval",
+    "GET /me/orders/{order_id}": "customers_order",
+    "DELETE /me/orders/{order_id}": "customers_order_to_cancel",
+    "POST /me/orders/{order_id}/checkout": "customers_order",
 }
 HYPOTHESIS = settings(
     max_examples=MAX_EXAMPLES,
@@ -220,9 +230,17 @@ def base_url(cloud: Harness) -> str:
 
 
 @pytest.fixture(scope="module")
-def operations(cloud: Harness, base_url: str) -> dict:
-    """The operations, bound to the deployed API and its key."""
-    return load_schema(base_url, cloud.api.headers[API_KEY_HEADER])
+def customer_token(cloud: Harness) -> str:
+    """A signed-in customer's Cognito ID token, as the web tier hands it to the storefront's pages."""
+    browser = cloud.browser()
+    assert browser.post("/login", {"username": CUSTOMER, "password": DEMO_USERS[CUSTOMER]}).status == 200
+    return browser.get("/session").body["token"]
+
+
+@pytest.fixture(scope="module")
+def operations(cloud: Harness, base_url: str, customer_token: str) -> dict:
+    """The operations, bound to the deployed API, its key and a customer's token."""
+    return load_schema(base_url, cloud.api.headers[API_KEY_HEADER], customer_token)
 
 
 def _order_lines(sku: str, quantity: int, unit_price: float) -> list[dict]:
@@ -240,6 +258,18 @@ def order_to_cancel(cloud: Harness):
     offline meanwhile (its message waits in the queue)."""
     with cloud.consumers_offline("order_finaliser"):
         yield cloud.recorded_order(_order_lines("SKU-FUZZ-2", 1, 5), customer_id="fuzz")
+
+
+@pytest.fixture(scope="module")
+def customers_order(cloud: Harness) -> str:
+    """A recorded order of the customer whose token the customer operations carry."""
+    return cloud.recorded_order(_order_lines("SKU-FUZZ-3", 1, 5), customer_id=CUSTOMER)
+
+
+@pytest.fixture
+def customers_order_to_cancel(cloud: Harness):
+    with cloud.consumers_offline("order_finaliser"):
+        yield cloud.recorded_order(_order_lines("SKU-FUZZ-4", 1, 5), customer_id=CUSTOMER)
 
 
 @pytest.fixture
@@ -283,10 +313,13 @@ def test_the_document_describes_every_route_of_the_api():
             "POST /orders/{order_id}/checkout",
             "GET /approvals",
             "POST /approvals/{order_id}",
+            "GET /me/orders/{order_id}",
+            "DELETE /me/orders/{order_id}",
+            "POST /me/orders/{order_id}/checkout",
         ]
     )
     document = json.loads(DOCUMENT.read_text())
-    assert document["security"] == [{API_KEY_SCHEME: []}]  # every operation but the staff ones
+    assert document["security"] == [{API_KEY_SCHEME: []}]  # every operation but the staff and customer ones
     assert sorted(label for label, op in OPERATIONS.items() if is_staff(op)) == [
         "GET /approvals",
         "POST /approvals/{order_id}",

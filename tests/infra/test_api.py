@@ -21,9 +21,14 @@ ROUTES = {
     ("POST", "/partners/deliveries"),
     ("GET", "/me/orders/{order_id}"),
     ("DELETE", "/me/orders/{order_id}"),
+    ("POST", "/me/orders/{order_id}/checkout"),
 }
 # The signed-in customer's own orders: the Cognito user pool authorizer, no API key.
-CUSTOMER_ROUTES = {("GET", "/me/orders/{order_id}"), ("DELETE", "/me/orders/{order_id}")}
+CUSTOMER_ROUTES = {
+    ("GET", "/me/orders/{order_id}"),
+    ("DELETE", "/me/orders/{order_id}"),
+    ("POST", "/me/orders/{order_id}/checkout"),
+}
 # Operator actions: authorized with SigV4 as the back-office role, no API key.
 STAFF_ROUTES = {("GET", "/approvals"), ("POST", "/approvals/{order_id}")}
 # Routes with no compute in the path: API Gateway calls an AWS service itself.

@@ -1,5 +1,5 @@
 """The storefront's pages behind CloudFront (seeds 002, 004): a private assets bucket read through origin
-access control, the web ALB as the second origin for /api/*, HTTPS-only viewers, security headers,
+access control, the web ALB as the second origin for /api/*, the REST API's customer routes for /me/*, HTTPS-only viewers, security headers,
 access logs, the web ACL where CloudFront can take one, and the pages copied by BucketDeployment."""
 
 from __future__ import annotations
@@ -8,13 +8,24 @@ import json
 
 import pytest
 
-from stacks.storefront_stack import API_PATH, DIAGRAMS_PREFIX, PAGES, distribution_comment
+from stacks.storefront_stack import API_PATH, CUSTOMER_PATH, DIAGRAMS_PREFIX, PAGES, distribution_comment
 from tests.infra.test_processing import cross_stack_target, logical_id, resources
 
 
 def distribution(template: dict) -> dict:
     (found,) = resources(template, "AWS::CloudFront::Distribution").values()
     return found["Properties"]["DistributionConfig"]
+
+
+def cross_stack_references(value) -> list[dict]:
+    """Every import of another stack's value nested in `value` (an Fn::Join, Fn::Select, ...)."""
+    if isinstance(value, dict):
+        if {"Fn::ImportValue", "Fn::GetStackOutput"} & set(value):
+            return [value]
+        return [found for item in value.values() for found in cross_stack_references(item)]
+    if isinstance(value, list):
+        return [found for item in value for found in cross_stack_references(item)]
+    return []
 
 
 def origin_by_id(config: dict) -> dict[str, dict]:
@@ -27,7 +38,7 @@ def test_pages_come_from_s3_through_origin_access_control_and_api_from_the_web_a
     template = synthesized.templates["storefront"]
     config = distribution(template)
     origins = origin_by_id(config)
-    assert len(origins) == 2
+    assert len(origins) == 3
 
     pages = origins[config["DefaultCacheBehavior"]["TargetOriginId"]]
     assert pages["S3OriginConfig"]["OriginAccessIdentity"] == ""  # no legacy OAI: origin access control
@@ -40,7 +51,7 @@ def test_pages_come_from_s3_through_origin_access_control_and_api_from_the_web_a
     assert logical_id(bucket_value).startswith("AssetsBucket")
     assert config["DefaultRootObject"] == "index.html"
 
-    (api,) = config["CacheBehaviors"]
+    api, customer = config["CacheBehaviors"]
     assert api["PathPattern"] == API_PATH
     web = origins[api["TargetOriginId"]]
     web_stack, web_value = cross_stack_target(synthesized, web["DomainName"])
@@ -52,6 +63,22 @@ def test_pages_come_from_s3_through_origin_access_control_and_api_from_the_web_a
     assert api["CachePolicyId"] == "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"  # Managed-CachingDisabled
     assert api["OriginRequestPolicyId"] == "b689b0a8-53d0-40ab-baf2-68738e2966ac"  # AllViewerExceptHostHeader
     assert config["Comment"] == distribution_comment(synthesized.app.config)
+
+    # /me/* straight to the REST API's customer routes (the Cognito authorizer checks the page's token):
+    # uncached, the viewer's Authorization passed on and its Host not, HTTPS to the stage.
+    assert customer["PathPattern"] == CUSTOMER_PATH
+    rest_api = origins[customer["TargetOriginId"]]
+    assert rest_api["CustomOriginConfig"]["OriginProtocolPolicy"] == "https-only"
+    assert rest_api["OriginPath"] == "/v1"
+    assert "execute-api" in json.dumps(rest_api["DomainName"])
+    # The host is taken from the API's URL, whose parts (the API's id, its stage) are the Api stack's.
+    targets = [cross_stack_target(synthesized, ref) for ref in cross_stack_references(rest_api["DomainName"])]
+    assert {stack for stack, _ in targets} == {"api"}
+    (api_resource,) = resources(synthesized.templates["api"], "AWS::ApiGateway::RestApi")
+    assert {"Ref": api_resource} in [value for _, value in targets]
+    assert set(customer["AllowedMethods"]) == set(api["AllowedMethods"])
+    assert customer["CachePolicyId"] == "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"  # Managed-CachingDisabled
+    assert customer["OriginRequestPolicyId"] == "b689b0a8-53d0-40ab-baf2-68738e2966ac"  # AllViewerExceptHostHeader
 
 
 @pytest.mark.parametrize("stage", ["sandbox", "production", "local"])

@@ -26,6 +26,7 @@ def test_every_route_of_both_resolvers_is_documented():
         ("/catalog", "get"),
         ("/me/orders/{order_id}", "delete"),
         ("/me/orders/{order_id}", "get"),
+        ("/me/orders/{order_id}/checkout", "post"),
         ("/orders", "post"),
         ("/orders/{order_id}", "delete"),
         ("/orders/{order_id}", "get"),
@@ -52,7 +53,11 @@ def test_partner_operations_need_the_api_key_and_staff_ones_a_sigv4_signature():
     staff = sorted(f"{m.upper()} {p}" for p, m, op in OPERATIONS if op.get("security") == [{"sigv4": []}])
     assert staff == ["GET /approvals", "POST /approvals/{order_id}"]
     customer = sorted(f"{m.upper()} {p}" for p, m, op in OPERATIONS if op.get("security") == [{"cognito": []}])
-    assert customer == ["DELETE /me/orders/{order_id}", "GET /me/orders/{order_id}"]
+    assert customer == [
+        "DELETE /me/orders/{order_id}",
+        "GET /me/orders/{order_id}",
+        "POST /me/orders/{order_id}/checkout",
+    ]
 
 
 @pytest.mark.parametrize(("path", "method", "op"), OPERATIONS, ids=[f"{m.upper()} {p}" for p, m, _ in OPERATIONS])
@@ -61,6 +66,8 @@ def test_every_operation_lists_the_statuses_it_and_the_gateway_answer(path, meth
     assert {400, 403, 429, 503} <= statuses  # validation, API key, throttling, dependencies
     assert statuses <= {200, 202, *ERROR_STATUSES}
     assert len(statuses & {200, 202}) == 1
+    # 401 is the Cognito authorizer's answer (no, expired or forged token): the customer routes' alone.
+    assert (401 in statuses) == (op.get("security") == [{"cognito": []}])
     if "{order_id}" in path:
         (parameter,) = [p for p in op["parameters"] if p["in"] == "path"]
         assert parameter["name"] == "order_id" and parameter["required"] is True

@@ -1,6 +1,7 @@
 """Orders REST API (API Gateway proxy integration): POST /orders, GET|DELETE /orders/{order_id},
 POST /orders/{order_id}/checkout (partners, API key), GET /catalog (what the orders price; cached at the
-stage), GET|DELETE /me/orders/{order_id} (the signed-in customer's own orders, Cognito ID token).
+stage), GET|DELETE /me/orders/{order_id} and POST /me/orders/{order_id}/checkout (the signed-in customer's
+own orders, Cognito ID token).
 Powertools routes and validates against the contract's models (the
 same resolver publishes docs/openapi.json), logs with a correlation id, traces, emits EMF metrics and
 makes POST /orders idempotent."""
@@ -206,7 +207,7 @@ def _customer_order(order_id: str) -> Order:
     summary="Read one of my orders",
     description="The signed-in customer's own order; another customer's is a 404.",
     security=CUSTOMER,
-    responses=answers(200, Order, "The order record", 404),
+    responses=answers(200, Order, "The order record", 401, 404),
 )
 @tracer.capture_method
 def get_my_order(order_id: OrderPath) -> Response[Order]:
@@ -218,12 +219,28 @@ def get_my_order(order_id: OrderPath) -> Response[Order]:
     summary="Cancel one of my orders",
     description="As DELETE /orders/{order_id}, for the signed-in customer's own orders only.",
     security=CUSTOMER,
-    responses=answers(200, OrderCancelled, "Cancelled (OrderCancelled announced)", 404, 409),
+    responses=answers(200, OrderCancelled, "Cancelled (OrderCancelled announced)", 401, 404, 409),
 )
 @tracer.capture_method
 def cancel_my_order(order_id: OrderPath) -> Response[OrderCancelled]:
     _customer_order(order_id)
     return cancel_order(order_id)
+
+
+@app.post(
+    "/me/orders/<order_id>/checkout",
+    summary="Check out one of my orders",
+    description="As POST /orders/{order_id}/checkout, for the signed-in customer's own orders only: the "
+    "storefront's Pay button, through the web tier with the customer's ID token.",
+    security=CUSTOMER,
+    responses=answers(202, CheckoutStarted, "Checkout started", 401, 404, 409),
+)
+@tracer.capture_method
+def check_out_my_order(
+    order_id: OrderPath, request: Annotated[CheckoutRequest | None, Body()] = None
+) -> Response[CheckoutStarted]:
+    _customer_order(order_id)
+    return checkout(order_id, request)
 
 
 @logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH, clear_state=True)

@@ -416,14 +416,15 @@ def test_get_catalog_serves_the_contracts_catalogue_the_web_tier_prices_with(aws
     assert {p.sku: p.unit_price for p in published.products} == {s: p.unit_price for s, p in WEB_CATALOG.items()}
 
 
-def _as_customer(method: str, order_id: str, customer: str | None) -> dict:
-    """A /me/orders/{order_id} request past API Gateway's Cognito authorizer (its claims in the event)."""
+def _as_customer(method: str, order_id: str, customer: str | None, route: str = "", **kwargs) -> dict:
+    """A /me/orders/{order_id}[route] request past API Gateway's Cognito authorizer (its claims in the event)."""
     event = api_event(
         method,
-        f"/me/orders/{order_id}",
-        resource="/me/orders/{order_id}",
+        f"/me/orders/{order_id}{route}",
+        resource="/me/orders/{order_id}" + route,
         path_parameters={"order_id": order_id},
         api_key_id="",
+        **kwargs,
     )
     if customer is not None:
         event["requestContext"]["authorizer"] = {"claims": {"cognito:username": customer, "token_use": "id"}}
@@ -445,3 +446,34 @@ def test_a_customer_reads_and_cancels_only_their_own_orders(aws, api, load_handl
 
     cancelled = api.lambda_handler(_as_customer("DELETE", order_id, "customer-1"), lambda_context)
     assert cancelled["statusCode"] == 200 and response_json(cancelled)["status"] == "CANCELLED"
+
+
+def test_a_customer_checks_out_only_their_own_orders(aws, api, load_handler, lambda_context):
+    """POST /me/orders/{id}/checkout (the storefront's Pay button): the customer's own order starts the
+    same one execution as the partners' route; a stranger's is absent and starts nothing."""
+    order_id = response_json(place(api, lambda_context, headers=KEY))["order_id"]  # customer-1's order
+    record_order(aws, load_handler, lambda_context)
+    payment = {"card_number": "4242424242424242"}
+
+    for stranger in ("customer-2", None):
+        refused = api.lambda_handler(
+            _as_customer("POST", order_id, stranger, "/checkout", body=payment), lambda_context
+        )
+        assert refused["statusCode"] == 404
+    assert aws.sfn.list_executions(stateMachineArn=aws.state_machine_arn)["executions"] == []
+
+    started = api.lambda_handler(
+        _as_customer("POST", order_id, "customer-1", "/checkout", body=payment), lambda_context
+    )
+    assert started["statusCode"] == 202 and response_json(started)["already_started"] is False
+    again = api.lambda_handler(_as_customer("POST", order_id, "customer-1", "/checkout", body=payment), lambda_context)
+    assert response_json(again)["already_started"] is True
+    [execution] = aws.sfn.list_executions(stateMachineArn=aws.state_machine_arn)["executions"]
+    assert execution["executionArn"] == response_json(started)["execution_arn"]
+    execution_input = aws.sfn.describe_execution(executionArn=execution["executionArn"])["input"]
+    assert json.loads(execution_input)["payment_token"] == "card-4242" and "4242424242424242" not in execution_input
+
+    bad = api.lambda_handler(
+        _as_customer("POST", order_id, "customer-1", "/checkout", body={"card_number": "x"}), lambda_context
+    )
+    assert bad["statusCode"] == 400
