@@ -172,7 +172,8 @@ class StorefrontStack(Stack):
         self.pages = s3deploy.BucketDeployment(
             self,
             "Pages",
-            sources=[s3deploy.Source.asset(str(PAGES))],
+            # package.json only tells Node (the pages' unit tests) that these files are ES modules.
+            sources=[s3deploy.Source.asset(str(PAGES), exclude=["package.json"])],
             destination_bucket=bucket,
             exclude=[f"{DIAGRAMS_PREFIX}*"],  # the diagrams' own deployment owns that prefix
             distribution=self.distribution,  # invalidated after each deploy of new pages

@@ -30,3 +30,6 @@ def test_status_js_follows_the_socket_and_falls_back_to_polling():
     tests = re.search(r"^# tests (\d+)$", result.stdout, re.M)
     assert tests and int(tests.group(1)) >= 3, result.stdout[-3000:]
     assert f"# pass {tests.group(1)}" in result.stdout and "# fail 0" in result.stdout
+    # storefront/package.json says the files are ES modules: Node neither guesses nor warns (the test
+    # runner prints warnings among its TAP diagnostics, on stdout).
+    assert "MODULE_TYPELESS_PACKAGE_JSON" not in result.stdout + result.stderr, result.stdout[-2000:]
